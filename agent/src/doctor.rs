@@ -1,0 +1,104 @@
+//! `shoal-agent doctor`: checks the engine and shows what this node offers.
+
+use std::io::{self, Write};
+
+use crate::{
+    cli::DoctorArgs,
+    engine::{Engine, EngineInfo},
+    error::Error,
+};
+
+pub async fn run(engine: &Engine, args: &DoctorArgs) -> Result<(), Error> {
+    let info = engine.info().await?;
+    // A closed stdout (`| head`) must become an error message, not the panic
+    // that `println!` would raise.
+    let mut out = io::stdout().lock();
+    if args.json {
+        serde_json::to_writer_pretty(&mut out, &info).map_err(io::Error::from)?;
+        writeln!(out)?;
+    } else {
+        write!(out, "{}", table(&engine.host().to_string(), &info))?;
+    }
+    out.flush()?;
+    Ok(())
+}
+
+fn table(host: &str, info: &EngineInfo) -> String {
+    const GIB: f64 = (1u64 << 30) as f64;
+    let rows = [
+        ("Engine", host.to_owned()),
+        ("Version", known(&info.engine_version)),
+        (
+            "API version",
+            format!(
+                "{} (engine accepts {} to {})",
+                info.api_version,
+                known(&info.engine_min_api_version),
+                known(&info.engine_max_api_version)
+            ),
+        ),
+        ("Hostname", known(&info.hostname)),
+        ("OS/Arch", format!("{}/{}", known(&info.os), known(&info.arch))),
+        ("Operating system", known(&info.operating_system)),
+        ("Kernel", known(&info.kernel_version)),
+        ("CPUs", info.cpus.to_string()),
+        ("Memory", format!("{:.1} GiB", info.memory_bytes as f64 / GIB)),
+        (
+            "Containers",
+            format!("{} ({} running)", info.containers, info.containers_running),
+        ),
+        ("Images", info.images.to_string()),
+    ];
+    rows.iter()
+        .map(|(label, value)| format!("{:<18}{value}\n", format!("{label}:")))
+        .collect()
+}
+
+/// Engines may leave a fact out; say so rather than print an empty cell.
+fn known(value: &str) -> String {
+    match value {
+        "" => "unknown".to_owned(),
+        value => value.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_table_has_one_aligned_row_per_fact() {
+        let info = EngineInfo {
+            engine_version: "20.10.24".into(),
+            api_version: "1.41".into(),
+            engine_min_api_version: "1.12".into(),
+            engine_max_api_version: "1.41".into(),
+            hostname: "node-1".into(),
+            os: "linux".into(),
+            arch: "amd64".into(),
+            operating_system: String::new(),
+            kernel_version: "6.1.0".into(),
+            cpus: 4,
+            memory_bytes: 8 << 30,
+            containers: 3,
+            containers_running: 1,
+            images: 7,
+        };
+        assert_eq!(
+            table("unix:///var/run/docker.sock", &info),
+            "\
+Engine:           unix:///var/run/docker.sock
+Version:          20.10.24
+API version:      1.41 (engine accepts 1.12 to 1.41)
+Hostname:         node-1
+OS/Arch:          linux/amd64
+Operating system: unknown
+Kernel:           6.1.0
+CPUs:             4
+Memory:           8.0 GiB
+Containers:       3 (1 running)
+Images:           7
+"
+        );
+    }
+}

@@ -1,0 +1,308 @@
+//! The demo's routes and the thread-per-connection server around them.
+
+use std::io::{BufReader, Read};
+use std::net::{Shutdown, TcpListener, TcpStream};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use crate::http::{self, Head, ReadError, Response, Status};
+
+/// How long a keep-alive connection may sit idle (or a request dribble in)
+/// before its thread gives up. Long, because a pooling proxy in front of the
+/// demo that reuses a connection just as the demo closes it sees a spurious
+/// failure, and a load test must not count those.
+const IDLE_TIMEOUT: Duration = Duration::from_secs(120);
+const WRITE_TIMEOUT: Duration = Duration::from_secs(30);
+/// Connection threads only parse and format small buffers; a small stack lets
+/// thousands of concurrent connections fit in little memory.
+const CONNECTION_STACK: usize = 128 * 1024;
+/// How long a closing connection waits for the client to finish sending, so
+/// the kernel does not answer unread bytes with a reset that would destroy
+/// the response still in flight.
+const LINGER: Duration = Duration::from_secs(1);
+const LINGER_BYTES: u64 = 64 * 1024;
+
+/// State shared by every connection.
+pub struct App {
+    banner: String,
+    healthy: AtomicBool,
+    stopping: AtomicBool,
+    in_flight: AtomicUsize,
+}
+
+/// What the connection must do after sending a response.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum After {
+    Continue,
+    Exit(u8),
+}
+
+impl App {
+    pub fn new(version: &str, hostname: &str, healthy: bool) -> Self {
+        App {
+            banner: format!("shoal-demo {version} on {hostname}\n"),
+            healthy: AtomicBool::new(healthy),
+            stopping: AtomicBool::new(false),
+            in_flight: AtomicUsize::new(0),
+        }
+    }
+
+    /// Marks the server as stopping (later responses close their connections)
+    /// and waits up to `grace` for requests already being answered.
+    pub fn stop(&self, grace: Duration) {
+        self.stopping.store(true, Ordering::SeqCst);
+        let deadline = Instant::now() + grace;
+        while self.in_flight.load(Ordering::SeqCst) > 0 && Instant::now() < deadline {
+            thread::sleep(Duration::from_millis(5));
+        }
+    }
+
+    fn route(&self, head: &Head) -> (Response, After) {
+        let method = head.method.as_str();
+        let read_only = method == "GET" || method == "HEAD";
+        let done = |response| (response, After::Continue);
+        match head.path.as_str() {
+            "/" if read_only => done(Response::text(Status::Ok, self.banner.as_str())),
+            "/health" if read_only => done(self.health()),
+            "/" | "/health" => done(method_not_allowed("GET, HEAD")),
+            // Only POST changes state, so a crawler or a health checker
+            // following links cannot break a running demo by accident.
+            "/fail" | "/recover" if method == "POST" => {
+                let healthy = head.path == "/recover";
+                if self.healthy.swap(healthy, Ordering::SeqCst) != healthy {
+                    eprintln!(
+                        "shoal-demo: now {}",
+                        if healthy { "healthy" } else { "unhealthy" }
+                    );
+                }
+                done(self.health_text(Status::Ok))
+            }
+            "/exit" if method == "POST" => match exit_code(head) {
+                Ok(code) => (
+                    Response::text(Status::Ok, format!("exiting with code {code}\n")),
+                    After::Exit(code),
+                ),
+                Err(why) => done(Response::text(Status::BadRequest, why)),
+            },
+            "/fail" | "/recover" | "/exit" => done(method_not_allowed("POST")),
+            _ => done(Response::text(Status::NotFound, "not found\n")),
+        }
+    }
+
+    fn health(&self) -> Response {
+        let status = if self.healthy.load(Ordering::SeqCst) {
+            Status::Ok
+        } else {
+            Status::ServiceUnavailable
+        };
+        self.health_text(status)
+    }
+
+    fn health_text(&self, status: Status) -> Response {
+        let word = if self.healthy.load(Ordering::SeqCst) {
+            "ok"
+        } else {
+            "unhealthy"
+        };
+        Response::text(status, word)
+    }
+}
+
+fn method_not_allowed(allow: &'static str) -> Response {
+    Response {
+        allow: Some(allow),
+        ..Response::text(Status::MethodNotAllowed, format!("allowed methods: {allow}\n"))
+    }
+}
+
+fn exit_code(head: &Head) -> Result<u8, &'static str> {
+    match head.query_param("code") {
+        None => Ok(1),
+        Some(code) => code
+            .parse()
+            .map_err(|_| "code must be an integer from 0 to 255\n"),
+    }
+}
+
+/// Accepts connections forever, one thread each.
+pub fn serve(listener: TcpListener, app: Arc<App>) -> ! {
+    loop {
+        match listener.accept() {
+            Ok((stream, _)) => {
+                let app = Arc::clone(&app);
+                let spawned = thread::Builder::new()
+                    .stack_size(CONNECTION_STACK)
+                    .spawn(move || serve_connection(&app, &stream));
+                // Out of threads or memory: dropping this one connection
+                // (closing it) is better than dying, and the client retries.
+                if let Err(error) = spawned {
+                    eprintln!("shoal-demo: cannot start a connection thread: {error}");
+                }
+            }
+            Err(error) => {
+                // Usually out of file descriptors; pause so that a burst of
+                // failures does not spin a core or flood the log.
+                eprintln!("shoal-demo: accept failed: {error}");
+                thread::sleep(Duration::from_millis(10));
+            }
+        }
+    }
+}
+
+fn serve_connection(app: &App, stream: &TcpStream) {
+    // Small responses leave in one write each; without this, a client that
+    // delays its ACK could hold the next response back by 40 ms.
+    let _ = stream.set_nodelay(true);
+    if stream.set_read_timeout(Some(IDLE_TIMEOUT)).is_err()
+        || stream.set_write_timeout(Some(WRITE_TIMEOUT)).is_err()
+    {
+        return;
+    }
+    let mut reader = BufReader::new(stream);
+    let mut writer = stream;
+    loop {
+        let head = match http::read_head(&mut reader) {
+            Ok(Some(head)) => head,
+            Ok(None) | Err(ReadError::Disconnected) => return,
+            Err(ReadError::Reject(status, why)) => {
+                if Response::text(status, format!("{why}\n"))
+                    .write_to(&mut writer, false, true)
+                    .is_ok()
+                {
+                    linger_close(stream);
+                }
+                return;
+            }
+        };
+        let _in_flight = InFlight::enter(app);
+        if head.expect_continue && head.content_length > 0 && http::write_continue(&mut writer).is_err() {
+            return;
+        }
+        if http::skip_body(&mut reader, head.content_length).is_err() {
+            return;
+        }
+        let (response, after) = app.route(&head);
+        let keep_alive = head.keep_alive && after == After::Continue && !app.stopping.load(Ordering::SeqCst);
+        if response
+            .write_to(&mut writer, keep_alive, head.method != "HEAD")
+            .is_err()
+        {
+            return;
+        }
+        if let After::Exit(code) = after {
+            linger_close(stream);
+            eprintln!("shoal-demo: exiting with code {code} as requested");
+            std::process::exit(code.into());
+        }
+        if !keep_alive {
+            linger_close(stream);
+            return;
+        }
+    }
+}
+
+/// Sends FIN after the response, then reads until the client closes too (or
+/// briefly times out), so the response is not lost to a reset.
+fn linger_close(stream: &TcpStream) {
+    if stream.shutdown(Shutdown::Write).is_ok() && stream.set_read_timeout(Some(LINGER)).is_ok() {
+        let _ = std::io::copy(&mut Read::take(stream, LINGER_BYTES), &mut std::io::sink());
+    }
+}
+
+/// Counts a request from the moment it has arrived until its response is
+/// written, so a stop can wait for it.
+struct InFlight<'a>(&'a AtomicUsize);
+
+impl<'a> InFlight<'a> {
+    fn enter(app: &'a App) -> Self {
+        app.in_flight.fetch_add(1, Ordering::SeqCst);
+        InFlight(&app.in_flight)
+    }
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request(app: &App, raw: &str) -> (Response, After) {
+        let head = http::read_head(&mut raw.as_bytes()).unwrap().unwrap();
+        app.route(&head)
+    }
+
+    fn get(app: &App, method: &str, path: &str) -> (u16, String) {
+        let (response, _) = request(app, &format!("{method} {path} HTTP/1.1\r\n\r\n"));
+        (response.status.code(), response.body)
+    }
+
+    #[test]
+    fn root_answers_version_and_host() {
+        let app = App::new("v7", "box", true);
+        assert_eq!(get(&app, "GET", "/"), (200, "shoal-demo v7 on box\n".into()));
+        assert_eq!(get(&app, "HEAD", "/?x=1").0, 200);
+    }
+
+    #[test]
+    fn health_follows_fail_and_recover() {
+        let app = App::new("v1", "h", true);
+        assert_eq!(get(&app, "GET", "/health"), (200, "ok".into()));
+        assert_eq!(get(&app, "POST", "/fail"), (200, "unhealthy".into()));
+        assert_eq!(get(&app, "GET", "/health"), (503, "unhealthy".into()));
+        assert_eq!(get(&app, "POST", "/recover"), (200, "ok".into()));
+        assert_eq!(get(&app, "GET", "/health"), (200, "ok".into()));
+
+        let starts_unhealthy = App::new("bad", "h", false);
+        assert_eq!(
+            get(&starts_unhealthy, "GET", "/health"),
+            (503, "unhealthy".into())
+        );
+    }
+
+    #[test]
+    fn exit_takes_an_optional_code() {
+        let app = App::new("v1", "h", true);
+        assert_eq!(request(&app, "POST /exit HTTP/1.1\r\n\r\n").1, After::Exit(1));
+        assert_eq!(
+            request(&app, "POST /exit?code=0 HTTP/1.1\r\n\r\n").1,
+            After::Exit(0)
+        );
+        assert_eq!(
+            request(&app, "POST /exit?code=255 HTTP/1.1\r\n\r\n").1,
+            After::Exit(255)
+        );
+        for bad in ["256", "-1", "x", ""] {
+            let (response, after) = request(&app, &format!("POST /exit?code={bad} HTTP/1.1\r\n\r\n"));
+            assert_eq!(
+                (response.status, after),
+                (Status::BadRequest, After::Continue),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn state_changes_need_post() {
+        let app = App::new("v1", "h", true);
+        for path in ["/fail", "/recover", "/exit"] {
+            let (response, after) = request(&app, &format!("GET {path} HTTP/1.1\r\n\r\n"));
+            assert_eq!(
+                (response.status, response.allow, after),
+                (Status::MethodNotAllowed, Some("POST"), After::Continue)
+            );
+        }
+        assert_eq!(get(&app, "GET", "/health").0, 200);
+        let (response, _) = request(&app, "DELETE / HTTP/1.1\r\n\r\n");
+        assert_eq!(
+            (response.status, response.allow),
+            (Status::MethodNotAllowed, Some("GET, HEAD"))
+        );
+        assert_eq!(get(&app, "GET", "/nope").0, 404);
+    }
+}

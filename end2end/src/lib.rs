@@ -1,0 +1,1 @@
+//! Browser and whole-cluster tests live in `tests/`.

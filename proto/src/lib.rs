@@ -1,0 +1,4 @@
+//! Everything two Shoal programs must agree on: the shapes exchanged between
+//! the server, the agent and the console, with their validation.
+
+pub mod status;

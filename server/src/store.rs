@@ -1,0 +1,131 @@
+//! The store: every read and write of the cluster state goes through here.
+//! Queries use `$N` placeholders and portable SQL so that the PostgreSQL
+//! backend can share this code path.
+
+use std::{path::Path, str::FromStr};
+
+use sqlx::{
+    AnyPool,
+    any::{AnyPoolOptions, install_default_drivers},
+    sqlite::SqliteConnectOptions,
+};
+
+use crate::error::StartupError;
+
+static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/sqlite");
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DatabaseKind {
+    Sqlite,
+}
+
+impl DatabaseKind {
+    fn from_url(url: &str) -> Result<Self, StartupError> {
+        if url.starts_with("sqlite:") {
+            Ok(Self::Sqlite)
+        } else {
+            Err(StartupError::UnsupportedDatabase { url: url.to_owned() })
+        }
+    }
+
+    pub fn display_name(self) -> &'static str {
+        match self {
+            Self::Sqlite => "SQLite",
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct Store {
+    pool: AnyPool,
+    kind: DatabaseKind,
+}
+
+impl Store {
+    /// Opens (creating if needed) the database and brings its schema up to date.
+    pub async fn open(url: &str) -> Result<Self, StartupError> {
+        install_default_drivers();
+        let kind = DatabaseKind::from_url(url)?;
+        let open_error = |source| StartupError::Database {
+            url: url.to_owned(),
+            source,
+        };
+        match kind {
+            DatabaseKind::Sqlite => ensure_sqlite_file(url).await.map_err(open_error)?,
+        }
+        let pool = AnyPoolOptions::new()
+            .max_connections(8)
+            .connect(url)
+            .await
+            .map_err(open_error)?;
+        match kind {
+            DatabaseKind::Sqlite => SQLITE_MIGRATIONS.run(&pool).await?,
+        }
+        Ok(Self { pool, kind })
+    }
+
+    pub fn kind(&self) -> DatabaseKind {
+        self.kind
+    }
+
+    pub async fn ping(&self) -> Result<(), sqlx::Error> {
+        sqlx::query("SELECT 1").execute(&self.pool).await.map(drop)
+    }
+
+    /// The cluster's id, chosen once when the database is first created.
+    pub async fn cluster_id(&self) -> Result<String, sqlx::Error> {
+        let fresh = new_cluster_id();
+        sqlx::query(
+            "INSERT INTO settings (key, value) VALUES ('cluster_id', $1) ON CONFLICT (key) DO NOTHING",
+        )
+        .bind(fresh)
+        .execute(&self.pool)
+        .await?;
+        sqlx::query_scalar("SELECT value FROM settings WHERE key = 'cluster_id'")
+            .fetch_one(&self.pool)
+            .await
+    }
+
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+/// The generic `Any` driver cannot pass SQLite's create-if-missing flag, so
+/// the file is created through the SQLite driver first.
+async fn ensure_sqlite_file(url: &str) -> Result<(), sqlx::Error> {
+    use sqlx::{ConnectOptions, Connection};
+    let options = SqliteConnectOptions::from_str(url)?.create_if_missing(true);
+    if let Some(parent) = Path::new(options.get_filename()).parent() {
+        std::fs::create_dir_all(parent).map_err(sqlx::Error::Io)?;
+    }
+    options.connect().await?.close_hard().await
+}
+
+fn new_cluster_id() -> String {
+    use rand::Rng;
+    let bytes: [u8; 12] = rand::rng().random();
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn cluster_id_is_created_once_and_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("shoal.db").display());
+        let first = Store::open(&url).await.unwrap().cluster_id().await.unwrap();
+        let reopened = Store::open(&url).await.unwrap();
+        assert_eq!(reopened.cluster_id().await.unwrap(), first);
+        assert_eq!(first.len(), 24);
+    }
+
+    #[test]
+    fn only_sqlite_urls_are_accepted_for_now() {
+        assert!(DatabaseKind::from_url("sqlite://x.db").is_ok());
+        let error = DatabaseKind::from_url("mysql://db").unwrap_err().to_string();
+        assert!(error.contains("only sqlite://"), "{error}");
+    }
+}
