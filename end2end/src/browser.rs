@@ -1,0 +1,181 @@
+use std::{
+    net::TcpListener,
+    path::Path,
+    process::{Child, Command, Stdio},
+    time::Duration,
+};
+
+use fantoccini::{Client, ClientBuilder, Locator, elements::Element};
+use serde_json::json;
+use tempfile::TempDir;
+
+use crate::screenshot_dir;
+
+const CHROMIUM: &str = "/usr/bin/chromium";
+const CHROMEDRIVER: &str = "chromedriver";
+const WAIT: Duration = Duration::from_secs(20);
+
+/// Headless Chromium with a fresh profile, driven through its own chromedriver.
+pub struct Browser {
+    client: Option<Client>,
+    driver: Child,
+    profile: TempDir,
+}
+
+impl Browser {
+    pub async fn start() -> Self {
+        let port = free_port();
+        let mut driver = Command::new(CHROMEDRIVER)
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start chromedriver (install chromium-driver; scripts/setup.sh --with-browser does)");
+        let profile = tempfile::Builder::new()
+            .prefix("shoal-chromium-")
+            .tempdir()
+            .expect("create a browser profile dir");
+        let capabilities = json!({
+            "goog:chromeOptions": {
+                "binary": CHROMIUM,
+                "args": [
+                    "--headless",
+                    "--no-sandbox",
+                    "--disable-gpu",
+                    "--disable-quic",
+                    "--disable-background-networking",
+                    "--disable-component-update",
+                    "--disable-sync",
+                    "--no-first-run",
+                    "--window-size=1280,800",
+                    format!("--user-data-dir={}", profile.path().display()),
+                ]
+            }
+        });
+        let capabilities = match capabilities {
+            serde_json::Value::Object(map) => map,
+            _ => unreachable!("a JSON object literal"),
+        };
+        let url = format!("http://127.0.0.1:{port}");
+        let mut last_error = None;
+        // chromedriver needs a moment before it accepts connections.
+        for _ in 0..50 {
+            match ClientBuilder::rustls()
+                .expect("TLS roots for the WebDriver client")
+                .capabilities(capabilities.clone())
+                .connect(&url)
+                .await
+            {
+                Ok(client) => {
+                    return Self {
+                        client: Some(client),
+                        driver,
+                        profile,
+                    };
+                }
+                Err(error) => last_error = Some(error),
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        let _ = driver.kill();
+        panic!("cannot open a Chromium session through chromedriver: {last_error:?}");
+    }
+
+    pub fn client(&self) -> &Client {
+        self.client.as_ref().expect("the session is open until close()")
+    }
+
+    pub async fn goto(&self, url: &str) {
+        self.client()
+            .goto(url)
+            .await
+            .unwrap_or_else(|e| panic!("open {url}: {e}"));
+    }
+
+    /// Waits until the wasm bundle has taken over the page.
+    pub async fn wait_hydrated(&self) {
+        self.wait_for_css(".app[data-hydrated='true']").await;
+    }
+
+    pub async fn wait_for_css(&self, selector: &str) -> Element {
+        self.client()
+            .wait()
+            .at_most(WAIT)
+            .for_element(Locator::Css(selector))
+            .await
+            .unwrap_or_else(|e| panic!("waiting for {selector}: {e}"))
+    }
+
+    /// Waits until the element's text equals `expected`, returning the last
+    /// text seen when it never does.
+    pub async fn wait_for_text(&self, selector: &str, expected: &str) -> Result<(), String> {
+        let deadline = tokio::time::Instant::now() + WAIT;
+        let mut last = String::new();
+        while tokio::time::Instant::now() < deadline {
+            if let Ok(element) = self.client().find(Locator::Css(selector)).await {
+                last = element.text().await.unwrap_or_default();
+                if last == expected {
+                    return Ok(());
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        Err(last)
+    }
+
+    pub async fn click(&self, selector: &str) {
+        self.wait_for_css(selector)
+            .await
+            .click()
+            .await
+            .unwrap_or_else(|e| panic!("click {selector}: {e}"));
+    }
+
+    pub async fn eval(&self, script: &str) -> serde_json::Value {
+        self.client()
+            .execute(script, vec![])
+            .await
+            .unwrap_or_else(|e| panic!("run script {script:?}: {e}"))
+    }
+
+    /// Saves a PNG under `target/screenshots/NAME.png` and returns its path.
+    pub async fn screenshot(&self, name: &str) -> std::path::PathBuf {
+        let png = self.client().screenshot().await.expect("take a screenshot");
+        let dir = screenshot_dir();
+        std::fs::create_dir_all(&dir).expect("create target/screenshots");
+        let path = dir.join(format!("{name}.png"));
+        std::fs::write(&path, png).expect("write the screenshot");
+        path
+    }
+
+    /// Ends the session cleanly; dropping without it still kills everything.
+    pub async fn close(mut self) {
+        if let Some(client) = self.client.take() {
+            let _ = client.close().await;
+        }
+    }
+}
+
+impl Drop for Browser {
+    fn drop(&mut self) {
+        let _ = self.driver.kill();
+        let _ = self.driver.wait();
+        kill_browsers_using(self.profile.path());
+    }
+}
+
+/// A killed chromedriver leaves its Chromium behind; the profile dir is unique
+/// to this browser, so it identifies exactly the processes to stop.
+fn kill_browsers_using(profile: &Path) {
+    let _ = Command::new("pkill")
+        .arg("-f")
+        .arg(format!("--user-data-dir={}", profile.display()))
+        .status();
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .map(|addr| addr.port())
+        .expect("find a free port")
+}

@@ -1,0 +1,100 @@
+use std::{
+    fs::File,
+    io::{BufRead, BufReader},
+    path::PathBuf,
+    process::{Child, Command, Stdio},
+    sync::mpsc,
+    time::Duration,
+};
+
+use tempfile::TempDir;
+
+use crate::workspace_root;
+
+const CONSOLE_LINE: &str = "Shoal console: ";
+
+/// A `shoal-server` process on a free loopback port with its own data dir.
+pub struct ServerProcess {
+    child: Child,
+    url: String,
+    data_dir: TempDir,
+}
+
+impl ServerProcess {
+    /// The release binary built by `cargo leptos build --release`, which is
+    /// the one users run: the browser tests exercise what wasm-opt produced.
+    pub fn binary() -> PathBuf {
+        let path = std::env::var_os("SHOAL_E2E_SERVER_BIN")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| workspace_root().join("target/release/shoal-server"));
+        assert!(
+            path.is_file(),
+            "{} is missing: build it with `cargo leptos build --release` (scripts/test.sh does)",
+            path.display()
+        );
+        path
+    }
+
+    pub fn start() -> Self {
+        let data_dir = tempfile::Builder::new()
+            .prefix("shoal-e2e-")
+            .tempdir()
+            .expect("create a data dir");
+        let log = File::create(data_dir.path().join("server.log")).expect("create the server log");
+        // Started from the data dir, so finding the site assets cannot rely on
+        // the working directory.
+        let mut child = Command::new(Self::binary())
+            .current_dir(data_dir.path())
+            .arg("--listen")
+            .arg("127.0.0.1:0")
+            .arg("--data-dir")
+            .arg(data_dir.path().join("data"))
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::piped())
+            .stderr(log)
+            .spawn()
+            .expect("start shoal-server");
+        let stdout = child.stdout.take().expect("piped stdout");
+        let (found, url) = mpsc::channel();
+        std::thread::spawn(move || {
+            let mut found = Some(found);
+            // Keep reading after the URL so the server never blocks on a full pipe.
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if let Some(url) = line.strip_prefix(CONSOLE_LINE)
+                    && let Some(found) = found.take()
+                {
+                    let _ = found.send(url.trim_end_matches('/').to_owned());
+                }
+            }
+        });
+        let mut server = Self {
+            child,
+            url: String::new(),
+            data_dir,
+        };
+        match url.recv_timeout(Duration::from_secs(30)) {
+            Ok(url) => server.url = url,
+            Err(_) => panic!(
+                "shoal-server did not start within 30 s; its log:\n{}",
+                server.log()
+            ),
+        }
+        server
+    }
+
+    /// The console's base URL, without a trailing slash.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.data_dir.path().join("server.log")).unwrap_or_default()
+    }
+}
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

@@ -1,0 +1,96 @@
+//! The HTTP surface of a real server on a free port with a fresh database.
+
+use shoal_server::{config::Config, startup::Application};
+use tempfile::TempDir;
+
+struct TestServer {
+    base: String,
+    _data: TempDir,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+}
+
+impl TestServer {
+    async fn start() -> Self {
+        let data = tempfile::tempdir().unwrap();
+        let config = Config {
+            listen: "127.0.0.1:0".parse().unwrap(),
+            data_dir: data.path().join("data"),
+            database_url: format!("sqlite://{}", data.path().join("data/shoal.db").display()),
+            site_root: None,
+        };
+        let app = Application::build(config).await.expect("the server starts");
+        let base = format!("http://{}", app.local_addr());
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        tokio::spawn(app.run_until_stopped(async move {
+            let _ = stopped.await;
+        }));
+        Self {
+            base,
+            _data: data,
+            stop: Some(stop),
+        }
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+#[tokio::test]
+async fn healthz_reports_ok_with_a_working_database() {
+    let server = TestServer::start().await;
+    let response = reqwest::get(format!("{}/healthz", server.base)).await.unwrap();
+    assert_eq!(response.status(), 200);
+    let body: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(body["status"], "ok");
+}
+
+#[tokio::test]
+async fn unknown_api_paths_get_a_json_404() {
+    let server = TestServer::start().await;
+    let client = reqwest::Client::new();
+    for (method, path) in [
+        (reqwest::Method::GET, "/api/v1/nothing-here"),
+        (reqwest::Method::POST, "/api/v1/services/x/explode"),
+        (reqwest::Method::GET, "/api"),
+    ] {
+        let response = client
+            .request(method.clone(), format!("{}{path}", server.base))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 404, "{method} {path}");
+        assert_eq!(
+            response.headers()["content-type"],
+            "application/json",
+            "{method} {path}"
+        );
+        let body: serde_json::Value = response.json().await.unwrap();
+        assert_eq!(body["error"]["code"], "not_found", "{method} {path}");
+        let message = body["error"]["message"].as_str().unwrap();
+        assert!(message.contains(path), "the message names the path: {message}");
+    }
+}
+
+#[tokio::test]
+async fn console_pages_render_on_the_server() {
+    let server = TestServer::start().await;
+    let response = reqwest::get(format!("{}/", server.base)).await.unwrap();
+    assert_eq!(response.status(), 200);
+    let html = response.text().await.unwrap();
+    assert!(html.contains("<h1>Dashboard</h1>"), "{html}");
+    assert!(
+        html.contains("/pkg/shoal.js"),
+        "the page loads the hydration bundle"
+    );
+
+    let response = reqwest::get(format!("{}/no/such/page", server.base))
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 404);
+    assert!(response.text().await.unwrap().contains("Page not found"));
+}
