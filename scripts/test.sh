@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Sets up everything the tests need (skipping what is present) and runs the
+# whole suite: formatting, lints, the release build, unit, integration, Docker
+# and browser tests.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export PATH="$HOME/.cargo/bin:$PATH"
+
+step() { printf '\033[1m==> %s\033[0m\n' "$*"; }
+
+scripts/setup.sh --with-browser
+scripts/ensure-docker.sh
+
+step "cargo fmt --check"
+cargo fmt --all -- --check
+
+step "cargo clippy (server side and tests)"
+cargo clippy --workspace --exclude shoal-frontend --all-targets -- -D warnings
+step "cargo clippy (wasm front end)"
+cargo clippy -p shoal-frontend --target wasm32-unknown-unknown -- -D warnings
+
+# The browser tests run against this build: a broken wasm-opt shows only in
+# a browser, never in the build's exit code.
+step "cargo leptos build --release"
+cargo leptos build --release
+
+# The front end is left out: it is the wasm crate, built above, and unifying
+# its `hydrate` feature with the server's `ssr` would build a third variant.
+step "cargo test"
+cargo test --workspace --exclude shoal-frontend
+
+step "all tests passed"
