@@ -17,7 +17,7 @@ use crate::{
 /// which engine and how long to wait for it. Logs go to stderr and are
 /// filtered by RUST_LOG (default: info), e.g. RUST_LOG=debug.
 #[derive(Debug, Parser)]
-#[command(name = "shoal-agent", version, about, long_about)]
+#[command(name = "shoal-agent", version)]
 pub struct Cli {
     #[command(flatten)]
     pub engine: EngineArgs,
@@ -29,11 +29,13 @@ pub struct Cli {
 /// How to reach the Docker engine; shared by every command.
 #[derive(Debug, Args)]
 pub struct EngineArgs {
-    /// Docker engine to drive, as unix:///PATH (a local socket) or
-    /// tcp://HOST:PORT (plain HTTP; http:// is accepted too, and the port
-    /// defaults to 2375). The user running the agent needs access to the
-    /// socket: root, or a member of the docker group. TLS (https://,
-    /// DOCKER_TLS_VERIFY) is not supported.
+    /// Docker engine to drive: unix:///PATH or tcp://HOST:PORT.
+    ///
+    /// unix:///PATH is the engine's local socket; the user running the agent
+    /// needs access to it (root, or a member of the docker group).
+    /// tcp://HOST:PORT, or http://HOST:PORT, is an engine listening for plain
+    /// HTTP; the port defaults to 2375. TLS (https://, DOCKER_TLS_VERIFY) is
+    /// not supported.
     #[arg(
         long,
         global = true,
@@ -43,14 +45,16 @@ pub struct EngineArgs {
     )]
     pub docker_host: DockerHost,
 
-    /// Seconds to wait for each answer from the Docker engine before giving
-    /// up, so that a hung engine makes commands fail instead of hanging.
+    /// Seconds to wait for each answer from the Docker engine.
+    ///
+    /// Past this, the command fails instead of hanging on an engine that
+    /// accepts connections but does not answer. 1 to 3600.
     #[arg(
         long,
         global = true,
         env = "SHOAL_DOCKER_TIMEOUT",
         default_value_t = 10,
-        value_parser = clap::value_parser!(u64).range(1..),
+        value_parser = clap::value_parser!(u64).range(1..=3600),
         value_name = "SECONDS"
     )]
     pub docker_timeout: u64,

@@ -9,8 +9,9 @@ use crate::engine::DockerHost;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    #[error("unsupported Docker host {0:?}: use unix:///PATH/TO/docker.sock or tcp://HOST:PORT")]
-    UnsupportedDockerHost(String),
+    /// Only ever shown by clap, after the value it rejects.
+    #[error("expected unix:///PATH or tcp://HOST:PORT (or http://HOST:PORT)")]
+    UnsupportedDockerHost,
 
     #[error(
         "cannot reach the Docker engine at {host}: {cause}. {} \

@@ -77,7 +77,7 @@ impl App {
                         if healthy { "healthy" } else { "unhealthy" }
                     );
                 }
-                done(self.health_text(Status::Ok))
+                done(Response::text(Status::Ok, health_word(healthy)))
             }
             "/exit" if method == "POST" => match exit_code(head) {
                 Ok(code) => (
@@ -92,22 +92,18 @@ impl App {
     }
 
     fn health(&self) -> Response {
-        let status = if self.healthy.load(Ordering::SeqCst) {
+        let healthy = self.healthy.load(Ordering::SeqCst);
+        let status = if healthy {
             Status::Ok
         } else {
             Status::ServiceUnavailable
         };
-        self.health_text(status)
+        Response::text(status, health_word(healthy))
     }
+}
 
-    fn health_text(&self, status: Status) -> Response {
-        let word = if self.healthy.load(Ordering::SeqCst) {
-            "ok"
-        } else {
-            "unhealthy"
-        };
-        Response::text(status, word)
-    }
+fn health_word(healthy: bool) -> &'static str {
+    if healthy { "ok" } else { "unhealthy" }
 }
 
 fn method_not_allowed(allow: &'static str) -> Response {
