@@ -1,15 +1,44 @@
 //! The seam between the console's server functions and the server that hosts
 //! them. The server crate implements [`Backend`] and puts it into the Leptos
 //! context, so the console never depends on the store or the orchestrator.
+//! Every method checks the caller's role on the server side: hiding a button
+//! in the console is a courtesy, never the protection.
 
 use std::sync::Arc;
 
 use leptos::prelude::*;
-use shoal_proto::status::ServerStatus;
+use shoal_proto::{
+    auth::{ApiToken, AuditPage, AuditQuery, CreatedApiToken, Me, NewApiToken, NewUser, User, UserChange},
+    status::ServerStatus,
+};
 
 #[async_trait::async_trait]
 pub trait Backend: Send + Sync + 'static {
     async fn status(&self) -> Result<ServerStatus, ServerFnError>;
+
+    /// The caller, or `None` when nobody is logged in.
+    async fn me(&self) -> Result<Option<Me>, ServerFnError>;
+    async fn login(&self, username: String, password: String) -> Result<Me, ServerFnError>;
+    async fn logout(&self) -> Result<(), ServerFnError>;
+    /// Whether a first-admin setup link's token is still usable.
+    async fn setup_token_valid(&self, token: String) -> Result<bool, ServerFnError>;
+    async fn setup_admin(
+        &self,
+        token: String,
+        username: String,
+        password: String,
+    ) -> Result<Me, ServerFnError>;
+
+    async fn list_users(&self) -> Result<Vec<User>, ServerFnError>;
+    async fn create_user(&self, user: NewUser) -> Result<User, ServerFnError>;
+    async fn update_user(&self, id: String, change: UserChange) -> Result<User, ServerFnError>;
+    async fn delete_user(&self, id: String) -> Result<(), ServerFnError>;
+
+    async fn list_tokens(&self) -> Result<Vec<ApiToken>, ServerFnError>;
+    async fn create_token(&self, token: NewApiToken) -> Result<CreatedApiToken, ServerFnError>;
+    async fn revoke_token(&self, id: String) -> Result<(), ServerFnError>;
+
+    async fn audit(&self, query: AuditQuery) -> Result<AuditPage, ServerFnError>;
 }
 
 pub type SharedBackend = Arc<dyn Backend>;

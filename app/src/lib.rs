@@ -4,9 +4,12 @@
 
 #[cfg(feature = "ssr")]
 pub mod backend;
+mod browser;
 mod components;
+mod format;
 mod pages;
 pub mod rpc;
+mod url;
 
 use leptos::prelude::*;
 use leptos_meta::{MetaTags, Stylesheet, Title, provide_meta_context};
@@ -14,9 +17,16 @@ use leptos_router::{
     components::{Route, Router, Routes},
     path,
 };
+use shoal_proto::auth::Role;
 
-use components::layout::Layout;
-use pages::{dashboard::Dashboard, not_found::NotFound};
+use components::{
+    auth::{Auth, RequireRole},
+    layout::Layout,
+};
+use pages::{
+    audit::AuditLogPage, dashboard::Dashboard, login::LoginPage, not_found::NotFound, setup::SetupPage,
+    tokens::TokensPage, users::UsersPage,
+};
 
 /// The HTML document around the app, rendered on the server only.
 pub fn shell(options: LeptosOptions) -> impl IntoView {
@@ -40,6 +50,7 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
 #[component]
 pub fn App() -> impl IntoView {
     provide_meta_context();
+    Auth::provide();
 
     view! {
         <Stylesheet id="leptos" href="/pkg/shoal.css" />
@@ -47,7 +58,24 @@ pub fn App() -> impl IntoView {
         <Router>
             <Layout>
                 <Routes fallback=NotFound>
-                    <Route path=path!("") view=Dashboard />
+                    <Route path=path!("login") view=LoginPage />
+                    <Route path=path!("setup") view=SetupPage />
+                    <Route
+                        path=path!("")
+                        view=|| view! { <RequireRole role=Role::Viewer><Dashboard /></RequireRole> }
+                    />
+                    <Route
+                        path=path!("tokens")
+                        view=|| view! { <RequireRole role=Role::Viewer><TokensPage /></RequireRole> }
+                    />
+                    <Route
+                        path=path!("users")
+                        view=|| view! { <RequireRole role=Role::Admin><UsersPage /></RequireRole> }
+                    />
+                    <Route
+                        path=path!("audit")
+                        view=|| view! { <RequireRole role=Role::Admin><AuditLogPage /></RequireRole> }
+                    />
                 </Routes>
             </Layout>
         </Router>

@@ -1,10 +1,101 @@
 //! Server functions: the only way the console reaches the server. They live
-//! under `/rpc/` so that `/api/` belongs to the public REST API alone.
+//! under `/rpc/` so that `/api/` belongs to the public REST API alone. Each is
+//! a thin call into the server's [`Backend`](crate::backend::Backend), which
+//! authorizes the caller.
 
 use leptos::prelude::*;
-use shoal_proto::status::ServerStatus;
+use shoal_proto::{
+    auth::{ApiToken, AuditPage, AuditQuery, CreatedApiToken, Me, Role, User, UserChange},
+    status::ServerStatus,
+};
+
+#[cfg(feature = "ssr")]
+use crate::backend::use_backend;
+#[cfg(feature = "ssr")]
+use shoal_proto::auth::{NewApiToken, NewUser};
 
 #[server(prefix = "/rpc")]
 pub async fn get_server_status() -> Result<ServerStatus, ServerFnError> {
-    crate::backend::use_backend()?.status().await
+    use_backend()?.status().await
+}
+
+#[server(prefix = "/rpc")]
+pub async fn get_me() -> Result<Option<Me>, ServerFnError> {
+    use_backend()?.me().await
+}
+
+#[server(prefix = "/rpc")]
+pub async fn login(username: String, password: String) -> Result<Me, ServerFnError> {
+    use_backend()?.login(username, password).await
+}
+
+#[server(prefix = "/rpc")]
+pub async fn logout() -> Result<(), ServerFnError> {
+    use_backend()?.logout().await
+}
+
+#[server(prefix = "/rpc")]
+pub async fn check_setup_token(token: String) -> Result<bool, ServerFnError> {
+    use_backend()?.setup_token_valid(token).await
+}
+
+#[server(prefix = "/rpc")]
+pub async fn setup_admin(token: String, username: String, password: String) -> Result<Me, ServerFnError> {
+    use_backend()?.setup_admin(token, username, password).await
+}
+
+#[server(prefix = "/rpc")]
+pub async fn list_users() -> Result<Vec<User>, ServerFnError> {
+    use_backend()?.list_users().await
+}
+
+#[server(prefix = "/rpc")]
+pub async fn create_user(username: String, password: String, role: Role) -> Result<User, ServerFnError> {
+    use_backend()?
+        .create_user(NewUser {
+            username,
+            password,
+            role,
+        })
+        .await
+}
+
+#[server(prefix = "/rpc")]
+pub async fn update_user(id: String, change: UserChange) -> Result<User, ServerFnError> {
+    use_backend()?.update_user(id, change).await
+}
+
+#[server(prefix = "/rpc")]
+pub async fn delete_user(id: String) -> Result<(), ServerFnError> {
+    use_backend()?.delete_user(id).await
+}
+
+#[server(prefix = "/rpc")]
+pub async fn list_tokens() -> Result<Vec<ApiToken>, ServerFnError> {
+    use_backend()?.list_tokens().await
+}
+
+#[server(prefix = "/rpc")]
+pub async fn create_token(
+    name: String,
+    role: Role,
+    expires_in_days: Option<u32>,
+) -> Result<CreatedApiToken, ServerFnError> {
+    use_backend()?
+        .create_token(NewApiToken {
+            name,
+            role,
+            expires_in_days,
+        })
+        .await
+}
+
+#[server(prefix = "/rpc")]
+pub async fn revoke_token(id: String) -> Result<(), ServerFnError> {
+    use_backend()?.revoke_token(id).await
+}
+
+#[server(prefix = "/rpc")]
+pub async fn get_audit(query: AuditQuery) -> Result<AuditPage, ServerFnError> {
+    use_backend()?.audit(query).await
 }

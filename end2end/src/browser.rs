@@ -6,6 +6,7 @@ use std::{
 };
 
 use fantoccini::{Client, ClientBuilder, Locator, elements::Element};
+use hyper_util::client::legacy::connect::HttpConnector;
 use serde_json::json;
 use tempfile::TempDir;
 
@@ -60,8 +61,8 @@ impl Browser {
         let mut last_error = None;
         // chromedriver needs a moment before it accepts connections.
         for _ in 0..50 {
-            match ClientBuilder::rustls()
-                .expect("TLS roots for the WebDriver client")
+            // chromedriver speaks plain HTTP on loopback: no TLS stack needed.
+            match ClientBuilder::new(HttpConnector::new())
                 .capabilities(capabilities.clone())
                 .connect(&url)
                 .await

@@ -1,14 +1,48 @@
 //! Command line and environment configuration.
 
-use std::{net::SocketAddr, path::PathBuf};
+use std::{net::SocketAddr, path::PathBuf, time::Duration};
 
-use clap::Parser;
+use clap::{Args, Parser, Subcommand};
+
+use crate::auth::session::SessionSettings;
 
 /// Shoal control plane: serves the web console and the REST API, and keeps the
 /// cluster's state in a database (SQLite in the data directory by default).
+///
+/// On first start with an empty database it prints a one-time link where the
+/// first admin chooses a username and password.
 #[derive(Debug, Parser)]
-#[command(name = "shoal-server", version, about, long_about = None)]
+#[command(name = "shoal-server", version, about)]
 pub struct Cli {
+    #[command(flatten)]
+    pub server: ServerArgs,
+
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Administer users from a shell on the server host.
+    Admin {
+        #[command(subcommand)]
+        action: AdminCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AdminCommand {
+    /// Create an admin user, for headless installs. The password is read from
+    /// standard input (one line) or asked for when run in a terminal.
+    Create {
+        /// The new admin's username.
+        #[arg(long)]
+        username: String,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct ServerArgs {
     /// Address the console and the REST API listen on. Use 0.0.0.0:8300 to
     /// reach the console from other hosts.
     #[arg(
@@ -20,14 +54,19 @@ pub struct Cli {
     pub listen: SocketAddr,
 
     /// Directory for the server's state: the SQLite database (unless
-    /// --database-url points elsewhere) and, later, the cluster CA. Created if
-    /// missing.
-    #[arg(long, env = "SHOAL_DATA_DIR", default_value = "./data", value_name = "DIR")]
+    /// --database-url points elsewhere). Created if missing.
+    #[arg(
+        long,
+        global = true,
+        env = "SHOAL_DATA_DIR",
+        default_value = "./data",
+        value_name = "DIR"
+    )]
     pub data_dir: PathBuf,
 
     /// Database to keep the cluster state in. Defaults to
     /// sqlite://DATA_DIR/shoal.db. Only sqlite:// URLs are supported yet.
-    #[arg(long, env = "SHOAL_DATABASE_URL", value_name = "URL")]
+    #[arg(long, global = true, env = "SHOAL_DATABASE_URL", value_name = "URL")]
     pub database_url: Option<String>,
 
     /// Directory holding the console's compiled assets (the `pkg/` folder with
@@ -36,6 +75,19 @@ pub struct Cli {
     /// assets live elsewhere.
     #[arg(long, env = "SHOAL_SITE_ROOT", value_name = "DIR")]
     pub site_root: Option<PathBuf>,
+
+    /// A console session unused for this long ends (e.g. 30m, 2h).
+    #[arg(long, env = "SHOAL_SESSION_IDLE_TIMEOUT", default_value = "2h", value_parser = humantime::parse_duration, value_name = "DURATION")]
+    pub session_idle_timeout: Duration,
+
+    /// A console session ends this long after login, however busy (e.g. 12h, 7d).
+    #[arg(long, env = "SHOAL_SESSION_MAX_LIFETIME", default_value = "12h", value_parser = humantime::parse_duration, value_name = "DURATION")]
+    pub session_max_lifetime: Duration,
+
+    /// Mark the session cookie Secure. Set this when users reach the console
+    /// over HTTPS (e.g. through a TLS-terminating proxy).
+    #[arg(long, env = "SHOAL_SECURE_COOKIE")]
+    pub secure_cookie: bool,
 }
 
 /// Everything the server needs to start, resolved from the command line.
@@ -45,9 +97,10 @@ pub struct Config {
     pub data_dir: PathBuf,
     pub database_url: String,
     pub site_root: Option<PathBuf>,
+    pub sessions: SessionSettings,
 }
 
-impl Cli {
+impl ServerArgs {
     pub fn into_config(self) -> Config {
         let database_url = self
             .database_url
@@ -57,6 +110,29 @@ impl Cli {
             data_dir: self.data_dir,
             database_url,
             site_root: self.site_root,
+            sessions: SessionSettings {
+                idle_timeout: self.session_idle_timeout,
+                max_lifetime: self.session_max_lifetime,
+                secure_cookie: self.secure_cookie,
+            },
+        }
+    }
+}
+
+impl Config {
+    /// Defaults for tests and embedding: loopback on a free port.
+    pub fn for_data_dir(data_dir: PathBuf) -> Self {
+        let database_url = format!("sqlite://{}", data_dir.join("shoal.db").display());
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            data_dir,
+            database_url,
+            site_root: None,
+            sessions: SessionSettings {
+                idle_timeout: Duration::from_secs(2 * 3600),
+                max_lifetime: Duration::from_secs(12 * 3600),
+                secure_cookie: false,
+            },
         }
     }
 }

@@ -1,27 +1,135 @@
-//! The console's server functions, answered by this server.
+//! The console's server functions, answered by this server: each resolves
+//! the caller the authentication middleware attached to the request, applies
+//! the server-function access table, and calls the shared operations.
 
-use std::time::Instant;
+use leptos::{
+    prelude::{ServerFnError, use_context},
+    server_fn::ServerFn,
+};
+use leptos_axum::ResponseOptions;
+use shoal_app::{backend::Backend, rpc};
+use shoal_proto::{
+    auth::{
+        ApiToken, AuditPage, AuditQuery, CreatedApiToken, LoginRequest, Me, NewApiToken, NewUser, User,
+        UserChange,
+    },
+    status::ServerStatus,
+};
 
-use leptos::prelude::ServerFnError;
-use shoal_app::backend::Backend;
-use shoal_proto::status::ServerStatus;
-
-use crate::store::Store;
+use crate::{
+    auth::Caller,
+    error::AppError,
+    http::rpc::authorize_call,
+    ops::{self, Ctx},
+};
 
 pub struct ConsoleBackend {
-    pub store: Store,
-    pub cluster_id: String,
-    pub started: Instant,
+    pub ctx: Ctx,
+}
+
+/// The caller of the current request, checked against the access rule of
+/// server function `F`.
+fn caller_for<F: ServerFn>() -> Result<Caller, ServerFnError> {
+    let caller = use_context::<http::request::Parts>()
+        .and_then(|parts| parts.extensions.get::<Caller>().cloned())
+        .ok_or_else(|| fail(AppError::Internal("no caller resolved for this request".into())))?;
+    authorize_call(F::PATH, &caller).map_err(fail)?;
+    Ok(caller)
+}
+
+/// Sets the response status the error deserves and hands the console the
+/// message meant for the user.
+fn fail(error: AppError) -> ServerFnError {
+    if let Some(response) = use_context::<ResponseOptions>() {
+        response.set_status(error.status());
+    }
+    ServerFnError::ServerError(error.public_message())
 }
 
 #[async_trait::async_trait]
 impl Backend for ConsoleBackend {
     async fn status(&self) -> Result<ServerStatus, ServerFnError> {
-        Ok(ServerStatus {
-            version: env!("CARGO_PKG_VERSION").to_owned(),
-            cluster_id: self.cluster_id.clone(),
-            database: self.store.kind().display_name().to_owned(),
-            uptime_secs: self.started.elapsed().as_secs(),
-        })
+        caller_for::<rpc::GetServerStatus>()?;
+        Ok(ops::status::status(&self.ctx))
+    }
+
+    async fn me(&self) -> Result<Option<Me>, ServerFnError> {
+        let caller = caller_for::<rpc::GetMe>()?;
+        ops::session::me(&self.ctx, &caller).await.map_err(fail)
+    }
+
+    async fn login(&self, username: String, password: String) -> Result<Me, ServerFnError> {
+        let caller = caller_for::<rpc::Login>()?;
+        ops::session::login(&self.ctx, &caller, LoginRequest { username, password })
+            .await
+            .map_err(fail)
+    }
+
+    async fn logout(&self) -> Result<(), ServerFnError> {
+        let caller = caller_for::<rpc::Logout>()?;
+        ops::session::logout(&self.ctx, &caller).await.map_err(fail)
+    }
+
+    async fn setup_token_valid(&self, token: String) -> Result<bool, ServerFnError> {
+        caller_for::<rpc::CheckSetupToken>()?;
+        ops::setup::link_token_valid(&self.ctx, &token)
+            .await
+            .map_err(fail)
+    }
+
+    async fn setup_admin(
+        &self,
+        token: String,
+        username: String,
+        password: String,
+    ) -> Result<Me, ServerFnError> {
+        let caller = caller_for::<rpc::SetupAdmin>()?;
+        ops::setup::create_first_admin(&self.ctx, &caller, &token, &username, password)
+            .await
+            .map_err(fail)
+    }
+
+    async fn list_users(&self) -> Result<Vec<User>, ServerFnError> {
+        caller_for::<rpc::ListUsers>()?;
+        ops::users::list(&self.ctx).await.map_err(fail)
+    }
+
+    async fn create_user(&self, user: NewUser) -> Result<User, ServerFnError> {
+        let caller = caller_for::<rpc::CreateUser>()?;
+        ops::users::create(&self.ctx, &caller, user).await.map_err(fail)
+    }
+
+    async fn update_user(&self, id: String, change: UserChange) -> Result<User, ServerFnError> {
+        let caller = caller_for::<rpc::UpdateUser>()?;
+        ops::users::update(&self.ctx, &caller, &id, change)
+            .await
+            .map_err(fail)
+    }
+
+    async fn delete_user(&self, id: String) -> Result<(), ServerFnError> {
+        let caller = caller_for::<rpc::DeleteUser>()?;
+        ops::users::delete(&self.ctx, &caller, &id).await.map_err(fail)
+    }
+
+    async fn list_tokens(&self) -> Result<Vec<ApiToken>, ServerFnError> {
+        let caller = caller_for::<rpc::ListTokens>()?;
+        ops::tokens::list_own(&self.ctx, &caller).await.map_err(fail)
+    }
+
+    async fn create_token(&self, token: NewApiToken) -> Result<CreatedApiToken, ServerFnError> {
+        let caller = caller_for::<rpc::CreateToken>()?;
+        ops::tokens::create(&self.ctx, &caller, token).await.map_err(fail)
+    }
+
+    async fn revoke_token(&self, id: String) -> Result<(), ServerFnError> {
+        let caller = caller_for::<rpc::RevokeToken>()?;
+        ops::tokens::revoke_own(&self.ctx, &caller, &id)
+            .await
+            .map_err(fail)
+    }
+
+    async fn audit(&self, query: AuditQuery) -> Result<AuditPage, ServerFnError> {
+        caller_for::<rpc::GetAudit>()?;
+        ops::audit::page(&self.ctx, query).await.map_err(fail)
     }
 }

@@ -27,6 +27,99 @@ pub enum StartupError {
     )]
     Bind { addr: SocketAddr, source: io::Error },
 
+    #[error("{0}")]
+    Admin(String),
+
     #[error("the server stopped with an I/O error: {0}")]
     Serve(io::Error),
+}
+
+/// Why a request failed. Mapped to an HTTP status and a JSON body in
+/// `http::error`, and to a server-function error in `console`; the message
+/// is what the user reads, so it says what to do.
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    #[error("log in first, or send an API token as `Authorization: Bearer <token>`")]
+    Unauthenticated,
+    #[error("{0}")]
+    BadCredentials(String),
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("{0}")]
+    Invalid(#[from] shoal_proto::auth::FieldError),
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("{0}")]
+    TooLarge(String),
+    #[error("{message}")]
+    Throttled { message: String, retry_after_secs: u64 },
+    #[error("the server is unavailable: {0}")]
+    Unavailable(String),
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl From<sqlx::Error> for AppError {
+    fn from(error: sqlx::Error) -> Self {
+        if let sqlx::Error::Database(db) = &error
+            && db.is_unique_violation()
+        {
+            return Self::Conflict("that name is already taken".into());
+        }
+        Self::Internal(format!("database: {error}"))
+    }
+}
+
+impl From<tower_sessions::session::Error> for AppError {
+    fn from(error: tower_sessions::session::Error) -> Self {
+        Self::Internal(format!("session store: {error}"))
+    }
+}
+
+impl AppError {
+    pub fn status(&self) -> http::StatusCode {
+        use http::StatusCode as S;
+        match self {
+            Self::Unauthenticated | Self::BadCredentials(_) => S::UNAUTHORIZED,
+            Self::Forbidden(_) => S::FORBIDDEN,
+            Self::Invalid(_) | Self::BadRequest(_) => S::BAD_REQUEST,
+            Self::NotFound(_) => S::NOT_FOUND,
+            Self::Conflict(_) => S::CONFLICT,
+            Self::TooLarge(_) => S::PAYLOAD_TOO_LARGE,
+            Self::Throttled { .. } => S::TOO_MANY_REQUESTS,
+            Self::Unavailable(_) => S::SERVICE_UNAVAILABLE,
+            Self::Internal(_) => S::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::Unauthenticated => "unauthenticated",
+            Self::BadCredentials(_) => "bad_credentials",
+            Self::Forbidden(_) => "forbidden",
+            Self::Invalid(_) => "invalid",
+            Self::BadRequest(_) => "bad_request",
+            Self::NotFound(_) => "not_found",
+            Self::Conflict(_) => "conflict",
+            Self::TooLarge(_) => "too_large",
+            Self::Throttled { .. } => "throttled",
+            Self::Unavailable(_) => "unavailable",
+            Self::Internal(_) => "internal",
+        }
+    }
+
+    /// What the client may see: internal details stay in the log.
+    pub fn public_message(&self) -> String {
+        match self {
+            Self::Internal(detail) => {
+                tracing::error!(%detail, "internal error");
+                "internal error; the server log has the details".to_owned()
+            }
+            other => other.to_string(),
+        }
+    }
 }

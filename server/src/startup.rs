@@ -7,10 +7,12 @@ use axum::Router;
 use tokio::net::TcpListener;
 
 use crate::{
+    auth::{session, throttle::Throttle},
     config::Config,
     console::ConsoleBackend,
     error::StartupError,
     http::{self, AppState},
+    ops::{self, Ctx},
     site,
     store::Store,
 };
@@ -18,26 +20,23 @@ use crate::{
 pub struct Application {
     listener: TcpListener,
     router: Router,
-    store: Store,
+    ctx: Ctx,
+    setup_token: Option<String>,
 }
 
 impl Application {
     pub async fn build(config: Config) -> Result<Self, StartupError> {
-        prepare_data_dir(&config.data_dir).map_err(|source| StartupError::DataDir {
-            path: config.data_dir.clone(),
-            source,
-        })?;
-        let store = Store::open(&config.database_url).await?;
-        let cluster_id = store.cluster_id().await?;
-        let backend = Arc::new(ConsoleBackend {
-            store: store.clone(),
-            cluster_id,
-            started: Instant::now(),
-        });
+        let ctx = open_context(&config).await?;
+        let sessions = session::layer(&config.database_url, config.sessions)
+            .await
+            .map_err(|source| StartupError::Database {
+                url: config.database_url.clone(),
+                source,
+            })?;
         let state = AppState {
             leptos_options: site::leptos_options(config.site_root.as_deref()),
-            backend,
-            store: store.clone(),
+            backend: Arc::new(ConsoleBackend { ctx: ctx.clone() }),
+            ctx: ctx.clone(),
         };
         let listener = TcpListener::bind(config.listen)
             .await
@@ -45,11 +44,22 @@ impl Application {
                 addr: config.listen,
                 source,
             })?;
+        // Issued before serving, so the printed link is valid the moment it shows.
+        let setup_token = ops::setup::issue_link_token(&ctx).await.unwrap_or_else(|error| {
+            tracing::error!(%error, "cannot issue the first-admin setup link");
+            None
+        });
         Ok(Self {
             listener,
-            router: http::router(state),
-            store,
+            router: http::router(state, sessions),
+            ctx,
+            setup_token,
         })
+    }
+
+    /// The shared context, for tests and tools that act beside the HTTP side.
+    pub fn context(&self) -> Ctx {
+        self.ctx.clone()
     }
 
     pub fn local_addr(&self) -> SocketAddr {
@@ -63,17 +73,42 @@ impl Application {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Result<(), StartupError> {
         let addr = self.local_addr();
+        let url = console_url(addr);
         tracing::info!(%addr, "listening");
-        println!("Shoal console: {}", console_url(addr));
+        println!("Shoal console: {url}");
+        if let Some(token) = &self.setup_token {
+            println!(
+                "First-admin setup (valid 24 h, once): {url}setup?token={token}\n\
+                 (or run `shoal-server admin create --username NAME` on this host)"
+            );
+        }
         let served = axum::serve(
             self.listener,
             self.router.into_make_service_with_connect_info::<SocketAddr>(),
         )
         .with_graceful_shutdown(shutdown)
         .await;
-        self.store.close().await;
+        self.ctx.store.close().await;
         served.map_err(StartupError::Serve)
     }
+}
+
+/// The data directory, the store and the shared context, without the HTTP
+/// side: also what `shoal-server admin create` needs.
+pub async fn open_context(config: &Config) -> Result<Ctx, StartupError> {
+    prepare_data_dir(&config.data_dir).map_err(|source| StartupError::DataDir {
+        path: config.data_dir.clone(),
+        source,
+    })?;
+    let store = Store::open(&config.database_url).await?;
+    let cluster_id = store.cluster_id().await?;
+    Ok(Ctx {
+        store,
+        throttle: Arc::new(Throttle::default()),
+        sessions: config.sessions,
+        cluster_id: cluster_id.into(),
+        started: Instant::now(),
+    })
 }
 
 /// The data directory must exist and take writes before anything else starts,

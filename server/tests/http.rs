@@ -1,44 +1,8 @@
 //! The HTTP surface of a real server on a free port with a fresh database.
 
-use shoal_server::{config::Config, startup::Application};
-use tempfile::TempDir;
+mod common;
 
-struct TestServer {
-    base: String,
-    _data: TempDir,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-}
-
-impl TestServer {
-    async fn start() -> Self {
-        let data = tempfile::tempdir().unwrap();
-        let config = Config {
-            listen: "127.0.0.1:0".parse().unwrap(),
-            data_dir: data.path().join("data"),
-            database_url: format!("sqlite://{}", data.path().join("data/shoal.db").display()),
-            site_root: None,
-        };
-        let app = Application::build(config).await.expect("the server starts");
-        let base = format!("http://{}", app.local_addr());
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        tokio::spawn(app.run_until_stopped(async move {
-            let _ = stopped.await;
-        }));
-        Self {
-            base,
-            _data: data,
-            stop: Some(stop),
-        }
-    }
-}
-
-impl Drop for TestServer {
-    fn drop(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-    }
-}
+use common::TestServer;
 
 #[tokio::test]
 async fn healthz_reports_ok_with_a_working_database() {

@@ -1,10 +1,18 @@
 use leptos::prelude::*;
 use leptos_router::components::A;
+use shoal_proto::auth::{Me, Role};
 
-/// The frame of every page: a header, a navigation sidebar that folds away,
-/// and the page itself.
+use super::{auth::use_auth, user_menu::UserMenu};
+
+/// The frame of every page: a header with the user menu, a navigation
+/// sidebar that folds away, and the page itself. Visitors who are not logged
+/// in see neither menu nor links.
 #[component]
 pub fn Layout(children: Children) -> impl IntoView {
+    let auth = use_auth();
+    let signed_in = move |render: fn(Me) -> AnyView| {
+        Suspend::new(async move { auth.resolve().await.ok().flatten().map(render) })
+    };
     let (nav_open, set_nav_open) = signal(true);
     // Effects run only in the browser, so this attribute tells users and
     // tests alike that the wasm bundle has taken over the page.
@@ -31,13 +39,38 @@ pub fn Layout(children: Children) -> impl IntoView {
                 <A href="/" attr:class="brand">
                     "Shoal"
                 </A>
+                <span class="spacer"></span>
+                <Transition>{move || signed_in(|me| view! { <UserMenu me /> }.into_any())}</Transition>
             </header>
             <nav id="sidebar" class="sidebar" aria-label="Main">
-                <A href="/" exact=true>
-                    "Dashboard"
-                </A>
+                <Transition>{move || signed_in(|me| view! { <NavLinks role=me.role /> }.into_any())}</Transition>
             </nav>
             <main class="content">{children()}</main>
         </div>
+    }
+}
+
+/// The pages this role may use; the others are not offered.
+#[component]
+fn NavLinks(role: Role) -> impl IntoView {
+    view! {
+        <A href="/" exact=true attr:id="nav-dashboard">
+            "Dashboard"
+        </A>
+        <A href="/tokens" attr:id="nav-tokens">
+            "My tokens"
+        </A>
+        {(role >= Role::Admin)
+            .then(|| {
+                view! {
+                    <p class="nav-section">"Administration"</p>
+                    <A href="/users" attr:id="nav-users">
+                        "Users"
+                    </A>
+                    <A href="/audit" attr:id="nav-audit">
+                        "Audit log"
+                    </A>
+                }
+            })}
     }
 }

@@ -1,1 +1,6 @@
+pub mod auth;
+pub mod badge;
+pub mod confirm;
+pub mod form_error;
 pub mod layout;
+pub mod user_menu;

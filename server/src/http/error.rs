@@ -1,33 +1,26 @@
 use axum::{
     Json,
-    http::StatusCode,
+    http::{HeaderValue, header},
     response::{IntoResponse, Response},
 };
 use serde_json::json;
 
-/// Every error the REST API returns, mapped to its status and to the JSON body
-/// `{"error": {"code": …, "message": …}}` in this one place.
-#[derive(Debug, thiserror::Error)]
-pub enum ApiError {
-    #[error("{0}")]
-    NotFound(String),
-    #[error("the service is unavailable: {0}")]
-    Unavailable(String),
-}
+use crate::error::AppError;
 
-impl ApiError {
-    fn status_and_code(&self) -> (StatusCode, &'static str) {
-        match self {
-            Self::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
-            Self::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
-        }
-    }
-}
-
-impl IntoResponse for ApiError {
+/// Every REST error, as `{"error": {"code": …, "message": …}}` with its
+/// status; field errors also name the field.
+impl IntoResponse for AppError {
     fn into_response(self) -> Response {
-        let (status, code) = self.status_and_code();
-        let body = json!({ "error": { "code": code, "message": self.to_string() } });
-        (status, Json(body)).into_response()
+        let mut error = json!({ "code": self.code(), "message": self.public_message() });
+        if let AppError::Invalid(field) = &self {
+            error["field"] = json!(field.field);
+        }
+        let mut response = (self.status(), Json(json!({ "error": error }))).into_response();
+        if let AppError::Throttled { retry_after_secs, .. } = self {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs));
+        }
+        response
     }
 }

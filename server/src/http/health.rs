@@ -1,14 +1,13 @@
 use axum::{Json, extract::State};
 use serde_json::{Value, json};
 
-use super::ApiError;
-use crate::store::Store;
+use crate::{error::AppError, ops::Ctx};
 
 /// Liveness and readiness in one: the server answers and its database does.
-pub async fn healthz(State(store): State<Store>) -> Result<Json<Value>, ApiError> {
-    store
+pub async fn healthz(State(ctx): State<Ctx>) -> Result<Json<Value>, AppError> {
+    ctx.store
         .ping()
         .await
-        .map_err(|error| ApiError::Unavailable(format!("database: {error}")))?;
+        .map_err(|error| AppError::Unavailable(format!("database: {error}")))?;
     Ok(Json(json!({ "status": "ok" })))
 }

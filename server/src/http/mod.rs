@@ -1,42 +1,51 @@
-//! The HTTP surface: health, the REST API, server functions and the console.
+//! The HTTP surface: health, the REST API, server functions and the console,
+//! behind one authentication layer and one same-origin check.
 
+pub mod api;
 mod error;
+mod extract;
 mod health;
+pub mod rpc;
 
 use std::sync::Arc;
 
 use axum::{
     Router,
     body::Body,
-    extract::{FromRef, State},
+    extract::FromRef,
     http::Request,
-    response::IntoResponse,
+    middleware,
     routing::{any, get},
 };
 use leptos::prelude::{LeptosOptions, provide_context};
-use leptos_axum::{LeptosRoutes, generate_route_list, handle_server_fns_with_context};
+use leptos_axum::{LeptosRoutes, generate_route_list};
 use shoal_app::{App, backend::SharedBackend, shell};
 use tower_http::trace::TraceLayer;
+use tower_sessions::SessionManagerLayer;
+use tower_sessions_sqlx_store::SqliteStore;
 
-use crate::store::Store;
-pub use error::ApiError;
+use crate::{
+    auth::{origin, session},
+    error::AppError,
+    ops::Ctx,
+};
 
 #[derive(Clone, FromRef)]
 pub struct AppState {
     pub leptos_options: LeptosOptions,
     pub backend: SharedBackend,
-    pub store: Store,
+    pub ctx: Ctx,
 }
 
-pub fn router(state: AppState) -> Router {
+pub fn router(state: AppState, sessions: SessionManagerLayer<SqliteStore>) -> Router {
     let backend = state.backend.clone();
     let provide_backend = move || provide_context::<SharedBackend>(Arc::clone(&backend));
     let routes = generate_route_list(App);
     Router::new()
         .route("/healthz", get(health::healthz))
+        .merge(api::router())
         .route("/api", any(api_not_found))
         .route("/api/{*path}", any(api_not_found))
-        .route("/rpc/{*fn_name}", any(server_fn))
         .leptos_routes_with_context(&state, routes, provide_backend.clone(), {
             let options = state.leptos_options.clone();
             move || shell(options.clone())
@@ -45,21 +54,19 @@ pub fn router(state: AppState) -> Router {
             provide_backend,
             shell,
         ))
+        .layer(middleware::from_fn(rpc::guard))
+        .layer(middleware::from_fn_with_state(
+            state.ctx.clone(),
+            session::authenticate,
+        ))
+        .layer(sessions)
+        .layer(middleware::from_fn(origin::require_same_origin))
         .layer(TraceLayer::new_for_http())
         .with_state(state)
 }
 
-async fn server_fn(State(state): State<AppState>, request: Request<Body>) -> impl IntoResponse {
-    let backend = state.backend.clone();
-    handle_server_fns_with_context(
-        move || provide_context::<SharedBackend>(Arc::clone(&backend)),
-        request,
-    )
-    .await
-}
-
-async fn api_not_found(request: Request<Body>) -> ApiError {
-    ApiError::NotFound(format!(
+async fn api_not_found(request: Request<Body>) -> AppError {
+    AppError::NotFound(format!(
         "no API endpoint {} {}; the API lives under /api/v1",
         request.method(),
         request.uri().path()

@@ -2,7 +2,16 @@
 //! Queries use `$N` placeholders and portable SQL so that the PostgreSQL
 //! backend can share this code path.
 
+mod audit;
+mod setup;
+mod tokens;
+mod users;
+
 use std::{path::Path, str::FromStr};
+
+pub use audit::NewAuditEntry;
+pub use tokens::{NewTokenRow, TokenRecord};
+pub use users::UserRecord;
 
 use sqlx::{
     AnyPool,
@@ -33,6 +42,14 @@ impl DatabaseKind {
             Self::Sqlite => "SQLite",
         }
     }
+}
+
+/// Now, as the store records times: Unix milliseconds.
+pub fn now_millis() -> i64 {
+    let since_epoch = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    i64::try_from(since_epoch.as_millis()).unwrap_or(i64::MAX)
 }
 
 #[derive(Clone, Debug)]
@@ -99,7 +116,12 @@ async fn ensure_sqlite_file(url: &str) -> Result<(), sqlx::Error> {
     if let Some(parent) = Path::new(options.get_filename()).parent() {
         std::fs::create_dir_all(parent).map_err(sqlx::Error::Io)?;
     }
-    options.connect().await?.close_hard().await
+    let mut connection = options.connect().await?;
+    // WAL lets the session store's pool and this one read while the other writes.
+    sqlx::query("PRAGMA journal_mode = WAL")
+        .execute(&mut connection)
+        .await?;
+    connection.close().await
 }
 
 fn new_cluster_id() -> String {

@@ -1,0 +1,59 @@
+//! The few browser facilities the console needs beyond what Leptos wraps.
+//! They are called from event handlers and effects, which only run in the
+//! browser; the server build keeps stand-ins so the same components compile.
+
+use leptos::prelude::window;
+use shoal_proto::auth::Millis;
+
+#[cfg(target_arch = "wasm32")]
+mod js {
+    use leptos::wasm_bindgen::prelude::*;
+
+    #[wasm_bindgen(wasm_bindgen = leptos::wasm_bindgen)]
+    extern "C" {
+        #[wasm_bindgen(js_namespace = Date, js_name = now)]
+        pub fn date_now() -> f64;
+
+        #[wasm_bindgen(catch, js_namespace = ["navigator", "clipboard"], js_name = writeText)]
+        pub fn write_text(text: &str) -> Result<JsValue, JsValue>;
+    }
+}
+
+/// The current time, for judging whether something has expired.
+pub fn now_millis() -> Millis {
+    #[cfg(target_arch = "wasm32")]
+    {
+        js::date_now() as Millis
+    }
+    #[cfg(not(target_arch = "wasm32"))]
+    {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |elapsed| elapsed.as_millis() as Millis)
+    }
+}
+
+/// Puts `text` on the clipboard; false where the browser refuses (the
+/// clipboard API needs a secure context: HTTPS or localhost).
+pub fn copy_to_clipboard(text: &str) -> bool {
+    #[cfg(target_arch = "wasm32")]
+    {
+        js::write_text(text).is_ok()
+    }
+    #[cfg(not(target_arch = "wasm32"))]
+    {
+        let _ = text;
+        false
+    }
+}
+
+/// `https://shoal.example.com`, as the user reaches this console.
+pub fn origin() -> String {
+    window().location().origin().unwrap_or_default()
+}
+
+/// A full page load, which drops every piece of state the old session left
+/// in memory.
+pub fn load_page(path: &str) {
+    let _ = window().location().set_href(path);
+}

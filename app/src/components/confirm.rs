@@ -1,0 +1,54 @@
+use leptos::prelude::*;
+
+/// A destructive button that asks once more in place ("Really delete
+/// alice? [Delete] [Cancel]") instead of a browser dialog, which tests and
+/// keyboard users handle badly. The buttons carry `class`, `class-confirm`
+/// and `class-cancel` so tests can find them.
+#[component]
+pub fn ConfirmButton(
+    label: &'static str,
+    question: String,
+    class: &'static str,
+    on_confirm: impl Fn() + Send + Sync + 'static,
+) -> impl IntoView {
+    let asking = RwSignal::new(false);
+    let on_confirm = StoredValue::new(on_confirm);
+    move || {
+        if asking.get() {
+            view! {
+                <span class="confirm">
+                    <span class="confirm-question">{question.clone()}</span>
+                    <button
+                        type="button"
+                        class=format!("button small danger {class}-confirm")
+                        on:click=move |_| {
+                            asking.set(false);
+                            on_confirm.with_value(|confirm| confirm());
+                        }
+                    >
+                        {label}
+                    </button>
+                    <button
+                        type="button"
+                        class=format!("button small secondary {class}-cancel")
+                        on:click=move |_| asking.set(false)
+                    >
+                        "Cancel"
+                    </button>
+                </span>
+            }
+            .into_any()
+        } else {
+            view! {
+                <button
+                    type="button"
+                    class=format!("button small danger-outline {class}")
+                    on:click=move |_| asking.set(true)
+                >
+                    {label}
+                </button>
+            }
+            .into_any()
+        }
+    }
+}

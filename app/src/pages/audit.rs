@@ -1,0 +1,245 @@
+use leptos::prelude::*;
+use leptos_meta::Title;
+use leptos_router::{
+    components::{A, Form},
+    hooks::use_query_map,
+    params::ParamsMap,
+};
+use shoal_proto::auth::{AuditEntry, AuditPage, AuditQuery};
+
+use crate::{
+    components::form_error::user_message,
+    format::{parse_datetime_local, utc},
+    rpc::get_audit,
+    url,
+};
+
+const PAGE_SIZE: u32 = 50;
+const FILTERS: [&str; 4] = ["actor", "action", "since", "until"];
+
+/// The question the address asks: filters and page live in the query string,
+/// so a filtered view can be bookmarked, shared and gone back to.
+fn audit_query(params: &ParamsMap) -> Result<AuditQuery, String> {
+    let text = |key: &'static str| {
+        params
+            .get_str(key)
+            .map(str::trim)
+            .filter(|value| !value.is_empty())
+    };
+    let moment = |key: &'static str| match text(key) {
+        None => Ok(None),
+        Some(value) => parse_datetime_local(value)
+            .map(Some)
+            .ok_or_else(|| format!("{key}: use the date and time picker (YYYY-MM-DDTHH:MM, UTC)")),
+    };
+    Ok(AuditQuery {
+        actor: text("actor").map(str::to_owned),
+        action: text("action").map(str::to_owned),
+        since: moment("since")?,
+        until: moment("until")?,
+        before: text("before").and_then(|before| before.parse().ok()),
+        limit: Some(PAGE_SIZE),
+    })
+}
+
+/// This view's address with its filters, one page further back when `before`.
+fn audit_href(params: &ParamsMap, before: Option<i64>) -> String {
+    let before = before.map(|id| id.to_string()).unwrap_or_default();
+    let mut pairs: Vec<(&str, &str)> = FILTERS
+        .iter()
+        .map(|key| (*key, params.get_str(key).unwrap_or_default()))
+        .collect();
+    pairs.push(("before", &before));
+    url::with_query("/audit", &pairs)
+}
+
+/// Who did what, newest first (admins only).
+#[component]
+pub fn AuditLogPage() -> impl IntoView {
+    let params = use_query_map();
+    let page = Resource::new(
+        move || params.with(audit_query),
+        |query| async move {
+            match query {
+                Ok(query) => get_audit(query).await.map_err(|error| user_message(&error)),
+                Err(problem) => Err(problem),
+            }
+        },
+    );
+    let initial = move |key: &str| params.with_untracked(|params| params.get(key).unwrap_or_default());
+
+    view! {
+        <Title text="Audit log" />
+        <section class="page wide">
+            <div class="page-head">
+                <h1>"Audit log"</h1>
+            </div>
+            <Form method="GET" action="/audit" attr:class="panel filters" attr:id="audit-filters">
+                <div class="field">
+                    <label for="audit-actor">"Actor"</label>
+                    <input id="audit-actor" name="actor" placeholder="name or id" value=initial("actor") />
+                </div>
+                <div class="field">
+                    <label for="audit-action">"Action"</label>
+                    <input id="audit-action" name="action" placeholder="user. or user.create" value=initial("action") />
+                </div>
+                <div class="field">
+                    <label for="audit-since">"Since (UTC)"</label>
+                    <input id="audit-since" name="since" type="datetime-local" value=initial("since") />
+                </div>
+                <div class="field">
+                    <label for="audit-until">"Until (UTC)"</label>
+                    <input id="audit-until" name="until" type="datetime-local" value=initial("until") />
+                </div>
+                <div class="form-actions">
+                    <button type="submit" id="audit-apply" class="button">
+                        "Filter"
+                    </button>
+                    <A href="/audit" attr:class="button secondary" attr:id="audit-clear">
+                        "Clear"
+                    </A>
+                </div>
+            </Form>
+            <Transition fallback=|| view! { <p class="muted">"Loading the audit log…"</p> }>
+                {move || Suspend::new(async move {
+                    match page.await {
+                        Ok(page) => view! { <AuditEntries page /> }.into_any(),
+                        Err(problem) => view! { <p class="form-error" id="audit-error">{problem}</p> }.into_any(),
+                    }
+                })}
+            </Transition>
+        </section>
+    }
+}
+
+#[component]
+fn AuditEntries(page: AuditPage) -> impl IntoView {
+    let params = use_query_map();
+    let paged = params.with_untracked(|params| params.get_str("before").is_some());
+    let (newest, older) = params.with_untracked(|params| {
+        (
+            audit_href(params, None),
+            page.next_before.map(|before| audit_href(params, Some(before))),
+        )
+    });
+    let table = if page.entries.is_empty() {
+        view! { <p class="empty" id="audit-empty">"No entries match."</p> }.into_any()
+    } else {
+        let rows = page
+            .entries
+            .into_iter()
+            .map(|entry| view! { <AuditRow entry /> })
+            .collect_view();
+        view! {
+            <div class="table-wrap">
+                <table class="table" id="audit-table">
+                    <thead>
+                        <tr>
+                            <th>"Time"</th>
+                            <th>"Actor"</th>
+                            <th>"Source"</th>
+                            <th>"Action"</th>
+                            <th>"Target"</th>
+                            <th>"Detail"</th>
+                        </tr>
+                    </thead>
+                    <tbody>{rows}</tbody>
+                </table>
+            </div>
+        }
+        .into_any()
+    };
+
+    view! {
+        {table}
+        <div class="pager">
+            {paged.then(|| view! { <A href=newest attr:class="button secondary" attr:id="audit-newest">"Newest entries"</A> })}
+            {older.map(|href| view! { <A href=href attr:class="button secondary" attr:id="audit-older">"Older entries"</A> })}
+        </div>
+    }
+}
+
+#[component]
+fn AuditRow(entry: AuditEntry) -> impl IntoView {
+    let AuditEntry {
+        at,
+        actor_kind,
+        actor_id,
+        actor_name,
+        source,
+        action,
+        target,
+        detail,
+        ..
+    } = entry;
+    let actor = actor_name.or(actor_id).unwrap_or_default();
+    // Compact JSON: one line per entry keeps the table scannable.
+    let detail = if detail.is_null() {
+        String::new()
+    } else {
+        detail.to_string()
+    };
+    view! {
+        <tr>
+            <td class="time">{utc(at)}</td>
+            <td>
+                <span class="badge actor">{actor_kind}</span>
+                " "
+                {actor}
+            </td>
+            <td class="muted">{source.unwrap_or_default()}</td>
+            <td>
+                <code>{action}</code>
+            </td>
+            <td>{target.unwrap_or_default()}</td>
+            <td class="detail">
+                <code>{detail}</code>
+            </td>
+        </tr>
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn params(pairs: &[(&'static str, &str)]) -> ParamsMap {
+        let mut params = ParamsMap::new();
+        for (key, value) in pairs {
+            params.insert(*key, (*value).to_owned());
+        }
+        params
+    }
+
+    #[test]
+    fn the_address_becomes_a_query() {
+        let query = audit_query(&params(&[
+            ("actor", " alice "),
+            ("action", ""),
+            ("since", "2026-11-25T21:04"),
+            ("before", "120"),
+        ]))
+        .unwrap();
+        assert_eq!(query.actor.as_deref(), Some("alice"));
+        assert_eq!(query.action, None);
+        assert_eq!(query.since, Some(1_795_640_640_000));
+        assert_eq!(query.until, None);
+        assert_eq!(query.before, Some(120));
+        assert_eq!(query.limit, Some(PAGE_SIZE));
+        assert!(
+            audit_query(&params(&[("until", "yesterday")]))
+                .unwrap_err()
+                .starts_with("until:")
+        );
+    }
+
+    #[test]
+    fn paging_keeps_the_filters() {
+        let filtered = params(&[("actor", "alice"), ("action", "user."), ("before", "120")]);
+        assert_eq!(
+            audit_href(&filtered, Some(70)),
+            "/audit?actor=alice&action=user.&before=70"
+        );
+        assert_eq!(audit_href(&filtered, None), "/audit?actor=alice&action=user.");
+    }
+}

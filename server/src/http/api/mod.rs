@@ -1,0 +1,101 @@
+//! The REST API under `/api/v1`. Every route is declared in [`routes`] with
+//! who may call it; the router applies that check before the handler runs,
+//! and the access-matrix test walks the same table, so a route cannot be
+//! added without a decision about its access.
+
+mod accounts;
+
+use axum::{
+    Router,
+    extract::{DefaultBodyLimit, Request},
+    http::Method,
+    middleware::{self, Next},
+    response::{IntoResponse, Response},
+    routing::{MethodRouter, delete, get, patch, post},
+};
+use shoal_proto::auth::Role;
+
+use super::AppState;
+use crate::auth::{Access, Caller, authorize};
+
+/// API bodies are small JSON documents; anything bigger is a mistake or an attack.
+pub const BODY_LIMIT: usize = 64 * 1024;
+
+#[derive(Clone, Copy, Debug)]
+pub struct ApiRoute {
+    pub method: &'static str,
+    /// In axum's syntax, e.g. `/api/v1/users/{id}`.
+    pub path: &'static str,
+    pub access: Access,
+}
+
+const VIEWER: Access = Access::Min(Role::Viewer);
+const ADMIN: Access = Access::Min(Role::Admin);
+
+/// Every REST route with its access rule and its handler.
+pub fn routes() -> Vec<(ApiRoute, MethodRouter<AppState>)> {
+    let route = |method, path, access| ApiRoute { method, path, access };
+    vec![
+        (
+            route("POST", "/api/v1/session", Access::Public),
+            post(accounts::login),
+        ),
+        (
+            route("DELETE", "/api/v1/session", Access::Public),
+            delete(accounts::logout),
+        ),
+        (route("GET", "/api/v1/me", VIEWER), get(accounts::me)),
+        (route("GET", "/api/v1/status", VIEWER), get(accounts::status)),
+        (route("GET", "/api/v1/users", ADMIN), get(accounts::list_users)),
+        (route("POST", "/api/v1/users", ADMIN), post(accounts::create_user)),
+        (route("GET", "/api/v1/users/{id}", ADMIN), get(accounts::get_user)),
+        (
+            route("PATCH", "/api/v1/users/{id}", ADMIN),
+            patch(accounts::update_user),
+        ),
+        (
+            route("DELETE", "/api/v1/users/{id}", ADMIN),
+            delete(accounts::delete_user),
+        ),
+        (route("GET", "/api/v1/tokens", VIEWER), get(accounts::list_tokens)),
+        (
+            route("POST", "/api/v1/tokens", VIEWER),
+            post(accounts::create_token),
+        ),
+        (
+            route("DELETE", "/api/v1/tokens/{id}", VIEWER),
+            delete(accounts::revoke_token),
+        ),
+        (route("GET", "/api/v1/audit", ADMIN), get(accounts::audit)),
+    ]
+}
+
+/// The route table without handlers, for documentation and tests.
+pub fn table() -> Vec<ApiRoute> {
+    routes().into_iter().map(|(route, _)| route).collect()
+}
+
+pub fn router() -> Router<AppState> {
+    routes()
+        .into_iter()
+        .fold(Router::new(), |router, (route, handler)| {
+            debug_assert!(route.method.parse::<Method>().is_ok());
+            let access = route.access;
+            let guarded = handler.route_layer(middleware::from_fn(move |request: Request, next: Next| {
+                enforce(access, request, next)
+            }));
+            router.route(route.path, guarded)
+        })
+        .layer(DefaultBodyLimit::max(BODY_LIMIT))
+}
+
+async fn enforce(access: Access, request: Request, next: Next) -> Response {
+    let Some(caller) = request.extensions().get::<Caller>() else {
+        return crate::error::AppError::Internal("no caller resolved for an API route".into())
+            .into_response();
+    };
+    match authorize(caller, access) {
+        Ok(()) => next.run(request).await,
+        Err(error) => error.into_response(),
+    }
+}

@@ -1,0 +1,95 @@
+//! The console's server functions over HTTP. Like the REST routes, each one
+//! has an entry in [`ACCESS`]; one missing from the table is refused.
+
+use axum::{
+    body::Body,
+    http::{Request, header::HeaderValue},
+    middleware::Next,
+    response::{IntoResponse, Response},
+};
+use leptos::server_fn::{
+    ServerFn,
+    error::{FromServerFnError, ServerFnError},
+};
+use shoal_app::rpc::*;
+use shoal_proto::auth::Role;
+
+use crate::{
+    auth::{Access, Caller, authorize},
+    error::AppError,
+};
+
+const PREFIX: &str = "/rpc/";
+const VIEWER: Access = Access::Min(Role::Viewer);
+const ADMIN: Access = Access::Min(Role::Admin);
+
+/// Who may call each server function, by its URL path.
+pub const ACCESS: &[(&str, Access)] = &[
+    (GetServerStatus::PATH, VIEWER),
+    (GetMe::PATH, Access::Public),
+    (Login::PATH, Access::Public),
+    (Logout::PATH, Access::Public),
+    (CheckSetupToken::PATH, Access::Public),
+    (SetupAdmin::PATH, Access::Public),
+    (ListUsers::PATH, ADMIN),
+    (CreateUser::PATH, ADMIN),
+    (UpdateUser::PATH, ADMIN),
+    (DeleteUser::PATH, ADMIN),
+    (ListTokens::PATH, VIEWER),
+    (CreateToken::PATH, VIEWER),
+    (RevokeToken::PATH, VIEWER),
+    (GetAudit::PATH, ADMIN),
+];
+
+pub fn access_of(path: &str) -> Option<Access> {
+    ACCESS
+        .iter()
+        .find(|(known, _)| *known == path)
+        .map(|(_, access)| *access)
+}
+
+/// The role check for a server function, whether it arrives over HTTP or is
+/// called directly while the server renders a page.
+pub fn authorize_call(path: &str, caller: &Caller) -> Result<(), AppError> {
+    let access = access_of(path)
+        .ok_or_else(|| AppError::Forbidden(format!("the server function {path} has no access rule")))?;
+    authorize(caller, access)
+}
+
+/// Applies the access table to every request under `/rpc/`, before the
+/// server function (which leptos_axum routes by its exact path) decodes its
+/// arguments. A path outside the table is refused even when a server
+/// function is registered there.
+pub async fn guard(request: Request<Body>, next: Next) -> Response {
+    let path = request.uri().path();
+    if !path.starts_with(PREFIX) {
+        return next.run(request).await;
+    }
+    let path = path.to_owned();
+    let caller = request
+        .extensions()
+        .get::<Caller>()
+        .cloned()
+        .unwrap_or_else(Caller::system);
+    match authorize_call(&path, &caller) {
+        Ok(()) => next.run(request).await,
+        Err(_) if access_of(&path).is_none() => {
+            AppError::NotFound(format!("no server function at {path}")).into_response()
+        }
+        Err(error) => server_fn_error(&path, &error),
+    }
+}
+
+/// An error in the encoding the console's server-function client decodes,
+/// with the status the error deserves.
+pub fn server_fn_error(path: &str, error: &AppError) -> Response {
+    let encoded: ServerFnError = ServerFnError::ServerError(error.public_message());
+    let body = encoded.ser();
+    let mut response = (error.status(), body).into_response();
+    if let Ok(value) = HeaderValue::from_str(path) {
+        response
+            .headers_mut()
+            .insert(leptos::server_fn::error::SERVER_FN_ERROR_HEADER, value);
+    }
+    response
+}

@@ -1,0 +1,28 @@
+//! What the server does on behalf of a caller, shared by the REST API and the
+//! console's server functions. Role checks happen before these run (see
+//! `auth::authorize`); the rules that depend on data (the last admin, a
+//! token's role, whose token it is) live here, with the audit records.
+
+pub mod audit;
+pub mod session;
+pub mod setup;
+pub mod status;
+pub mod tokens;
+pub mod users;
+
+use std::{sync::Arc, time::Instant};
+
+use crate::{
+    auth::{session::SessionSettings, throttle::Throttle},
+    store::Store,
+};
+
+/// The shared state every operation works with.
+#[derive(Clone)]
+pub struct Ctx {
+    pub store: Store,
+    pub throttle: Arc<Throttle>,
+    pub sessions: SessionSettings,
+    pub cluster_id: Arc<str>,
+    pub started: Instant,
+}

@@ -1,0 +1,124 @@
+//! API tokens for automation. The secret a client sends is
+//! `shoal_<token id>_<secret>`: the id finds the row, the secret is checked
+//! against its digest.
+
+use serde_json::json;
+use shoal_proto::auth::{ApiToken, CreatedApiToken, NewApiToken, TOKEN_MAX_DAYS, check_token_name};
+
+use super::{Ctx, audit};
+use crate::{
+    auth::{Actor, ActorKind, Caller, secret},
+    error::AppError,
+    store::{NewTokenRow, now_millis},
+};
+
+const PREFIX: &str = "shoal_";
+const DAY_MILLIS: i64 = 24 * 60 * 60 * 1000;
+
+pub async fn list_own(ctx: &Ctx, caller: &Caller) -> Result<Vec<ApiToken>, AppError> {
+    Ok(ctx.store.tokens_of_user(&caller.actor()?.user_id).await?)
+}
+
+pub async fn create(ctx: &Ctx, caller: &Caller, new: NewApiToken) -> Result<CreatedApiToken, AppError> {
+    let actor = caller.actor()?;
+    let name = check_token_name(&new.name)?;
+    if new.role > actor.role {
+        return Err(AppError::Forbidden(format!(
+            "a token cannot have more power than its creator: choose {} or lower",
+            actor.role
+        )));
+    }
+    let expires_at = match new.expires_in_days {
+        None => None,
+        Some(days) if (1..=TOKEN_MAX_DAYS).contains(&days) => {
+            Some(now_millis() + i64::from(days) * DAY_MILLIS)
+        }
+        Some(_) => {
+            return Err(shoal_proto::auth::FieldError::new(
+                "expires_in_days",
+                format!("choose between 1 and {TOKEN_MAX_DAYS} days, or leave it out for no expiry"),
+            )
+            .into());
+        }
+    };
+    let id = secret::new_id();
+    let raw = secret::generate();
+    let record = ctx
+        .store
+        .insert_token(NewTokenRow {
+            id: &id,
+            user_id: &actor.user_id,
+            name: &name,
+            role: new.role,
+            secret_hash: &secret::digest(&raw),
+            expires_at,
+        })
+        .await?;
+    audit::record(
+        ctx,
+        caller,
+        "token.create",
+        Some(&id),
+        json!({ "name": name, "role": new.role }),
+    )
+    .await;
+    Ok(CreatedApiToken {
+        token: record.token,
+        secret: format!("{PREFIX}{id}_{raw}"),
+    })
+}
+
+pub async fn revoke_own(ctx: &Ctx, caller: &Caller, id: &str) -> Result<(), AppError> {
+    let actor = caller.actor()?;
+    match ctx.store.token_by_id(id).await? {
+        Some(record) if record.user_id == actor.user_id => {
+            ctx.store.revoke_token(id).await?;
+            audit::record(
+                ctx,
+                caller,
+                "token.revoke",
+                Some(id),
+                json!({ "name": record.token.name }),
+            )
+            .await;
+            Ok(())
+        }
+        _ => Err(AppError::NotFound(format!("you have no token with id {id}"))),
+    }
+}
+
+/// Resolves a bearer token to the actor it stands for, or says why not.
+pub async fn authenticate(ctx: &Ctx, bearer: &str) -> Result<Actor, AppError> {
+    let invalid = || AppError::BadCredentials("the API token is invalid, expired or revoked".into());
+    let (id, raw) = bearer
+        .strip_prefix(PREFIX)
+        .and_then(|rest| rest.split_once('_'))
+        .ok_or_else(invalid)?;
+    let record = ctx.store.token_by_id(id).await?.ok_or_else(invalid)?;
+    let now = now_millis();
+    let usable = secret::matches(raw, &record.secret_hash)
+        && !record.token.revoked
+        && record.token.expires_at.is_none_or(|at| at > now);
+    if !usable {
+        return Err(invalid());
+    }
+    let user = ctx
+        .store
+        .user_by_id(&record.user_id)
+        .await?
+        .ok_or_else(invalid)?
+        .user;
+    if user.disabled {
+        return Err(AppError::BadCredentials(
+            "the API token's user is disabled".into(),
+        ));
+    }
+    ctx.store.touch_token(id, now).await?;
+    Ok(Actor {
+        kind: ActorKind::ApiToken,
+        user_id: user.id,
+        username: user.username,
+        role: record.token.role.min(user.role),
+        token_id: Some(record.token.id),
+    })
+}

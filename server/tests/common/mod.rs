@@ -1,0 +1,115 @@
+//! A real server on a free port with a fresh database, and clients for it.
+
+#![allow(dead_code)] // each test binary uses a different part of this
+
+use reqwest::{Client, Response, StatusCode};
+use serde_json::{Value, json};
+use shoal_proto::auth::Role;
+use shoal_server::{config::Config, ops, ops::Ctx, startup::Application};
+use tempfile::TempDir;
+
+pub const PASSWORD: &str = "correct horse battery staple";
+
+pub struct TestServer {
+    pub base: String,
+    pub ctx: Ctx,
+    pub data: TempDir,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+}
+
+impl TestServer {
+    pub async fn start() -> Self {
+        let data = tempfile::tempdir().unwrap();
+        let app = Application::build(Config::for_data_dir(data.path().join("data")))
+            .await
+            .expect("the server starts");
+        let base = format!("http://{}", app.local_addr());
+        let ctx = app.context();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        tokio::spawn(app.run_until_stopped(async move {
+            let _ = stopped.await;
+        }));
+        Self {
+            base,
+            ctx,
+            data,
+            stop: Some(stop),
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// Creates a user directly in the store and returns its id.
+    pub async fn user(&self, username: &str, role: Role) -> String {
+        ops::users::insert(&self.ctx, username, PASSWORD.into(), role)
+            .await
+            .unwrap()
+            .user
+            .id
+    }
+
+    /// A client with its own cookie jar, logged in as `username`.
+    pub async fn login(&self, username: &str) -> Client {
+        let client = cookie_client();
+        let response = client
+            .post(self.url("/api/v1/session"))
+            .json(&json!({ "username": username, "password": PASSWORD }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            response.status(),
+            StatusCode::OK,
+            "login as {username}: {}",
+            response.text().await.unwrap()
+        );
+        client
+    }
+
+    /// A bearer token of `role` created by `username` through the API.
+    pub async fn token(&self, username: &str, role: Role) -> String {
+        let client = self.login(username).await;
+        let response = client
+            .post(self.url("/api/v1/tokens"))
+            .json(&json!({ "name": format!("{role} token"), "role": role }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::CREATED);
+        response.json::<Value>().await.unwrap()["secret"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    }
+
+    /// The SQLite file, for assertions about what is stored.
+    pub fn database_path(&self) -> std::path::PathBuf {
+        self.data.path().join("data/shoal.db")
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+pub fn cookie_client() -> Client {
+    Client::builder().cookie_store(true).build().unwrap()
+}
+
+/// The body of an API error, asserting its shape.
+pub async fn error_of(response: Response) -> (StatusCode, String, String) {
+    let status = response.status();
+    let body: Value = response.json().await.expect("errors are JSON");
+    let code = body["error"]["code"].as_str().expect("error.code").to_owned();
+    let message = body["error"]["message"]
+        .as_str()
+        .expect("error.message")
+        .to_owned();
+    (status, code, message)
+}
