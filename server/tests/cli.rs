@@ -79,3 +79,47 @@ fn a_taken_listen_address_is_one_clear_line() {
     let line = startup_failure(&["--listen", &addr, "--data-dir", dir.path().to_str().unwrap()]);
     assert!(line.contains(&format!("cannot listen on {addr}")), "{line}");
 }
+
+#[test]
+fn admin_create_reads_the_password_from_stdin_and_checks_it() {
+    use std::io::Write;
+    let dir = tempfile::tempdir().unwrap();
+    let run = |username: &str, password: &str| {
+        let mut child = shoal_server()
+            .args([
+                "admin",
+                "create",
+                "--username",
+                username,
+                "--data-dir",
+                dir.path().to_str().unwrap(),
+            ])
+            .env("RUST_LOG", "off")
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        writeln!(child.stdin.take().unwrap(), "{password}").unwrap();
+        child.wait_with_output().unwrap()
+    };
+    let output = run("ops-admin", "a long enough password");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(String::from_utf8_lossy(&output.stdout).contains("created admin ops-admin"));
+
+    let output = run("second", "short");
+    assert!(!output.status.success());
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert!(stderr.contains("at least 12 characters"), "{stderr}");
+
+    let output = run("ops-admin", "another long password");
+    assert!(
+        String::from_utf8(output.stderr)
+            .unwrap()
+            .contains("already exists")
+    );
+}
