@@ -93,6 +93,54 @@ impl Browser {
             .unwrap_or_else(|e| panic!("open {url}: {e}"));
     }
 
+    /// Logs in through the console's login form and waits for the user menu.
+    pub async fn login(&self, base: &str, username: &str, password: &str) {
+        self.goto(&format!("{base}/login")).await;
+        self.wait_hydrated().await;
+        self.fill("#login-username", username).await;
+        self.fill("#login-password", password).await;
+        self.click("#login-submit").await;
+        if let Err(seen) = self.wait_for_text("#user-name", username).await {
+            panic!("login as {username} did not show the user menu (saw {seen:?})");
+        }
+    }
+
+    pub async fn fill(&self, selector: &str, text: &str) {
+        let element = self.wait_for_css(selector).await;
+        element
+            .clear()
+            .await
+            .unwrap_or_else(|e| panic!("clear {selector}: {e}"));
+        element
+            .send_keys(text)
+            .await
+            .unwrap_or_else(|e| panic!("type into {selector}: {e}"));
+    }
+
+    /// The path of the page the browser shows, after any redirects.
+    pub async fn path(&self) -> String {
+        self.client()
+            .current_url()
+            .await
+            .expect("current URL")
+            .path()
+            .to_owned()
+    }
+
+    /// Waits until the browser shows a page at `path`.
+    pub async fn wait_for_path(&self, path: &str) -> Result<(), String> {
+        let deadline = tokio::time::Instant::now() + WAIT;
+        let mut last = String::new();
+        while tokio::time::Instant::now() < deadline {
+            last = self.path().await;
+            if last == path {
+                return Ok(());
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        Err(last)
+    }
+
     /// Waits until the wasm bundle has taken over the page.
     pub async fn wait_hydrated(&self) {
         self.wait_for_css(".app[data-hydrated='true']").await;

@@ -82,6 +82,28 @@ impl ServerProcess {
         server
     }
 
+    /// Creates an admin through `shoal-server admin create`, as an operator
+    /// of a headless install would.
+    pub fn create_admin(&self, username: &str, password: &str) {
+        use std::io::Write;
+        let mut child = Command::new(Self::binary())
+            .args(["admin", "create", "--username", username, "--data-dir"])
+            .arg(self.data_dir.path().join("data"))
+            .env("RUST_LOG", "off")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("run shoal-server admin create");
+        writeln!(child.stdin.take().expect("piped stdin"), "{password}").expect("write the password");
+        let output = child.wait_with_output().expect("wait for admin create");
+        assert!(
+            output.status.success(),
+            "admin create failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+
     /// The console's base URL, without a trailing slash.
     pub fn url(&self) -> &str {
         &self.url

@@ -2,10 +2,14 @@
 
 use shoal_end2end::{Browser, ServerProcess};
 
+const PASSWORD: &str = "browser test password";
+
 #[tokio::test]
 async fn console_hydrates_and_reacts_without_a_reload() {
     let server = ServerProcess::start();
+    server.create_admin("ada", PASSWORD);
     let browser = Browser::start().await;
+    browser.login(server.url(), "ada", PASSWORD).await;
     browser.goto(&format!("{}/", server.url())).await;
     browser.wait_hydrated().await;
 
@@ -43,7 +47,9 @@ async fn console_hydrates_and_reacts_without_a_reload() {
 #[tokio::test]
 async fn unknown_console_page_says_not_found_after_hydration() {
     let server = ServerProcess::start();
+    server.create_admin("ada", PASSWORD);
     let browser = Browser::start().await;
+    browser.login(server.url(), "ada", PASSWORD).await;
     browser.goto(&format!("{}/no/such/page", server.url())).await;
     browser.wait_hydrated().await;
     browser
