@@ -1,8 +1,8 @@
-use leptos::prelude::*;
+use leptos::{ev::SubmitEvent, prelude::*};
 use leptos_meta::Title;
 use leptos_router::{
-    components::{A, Form},
-    hooks::use_query_map,
+    components::A,
+    hooks::{use_navigate, use_query_map},
     params::ParamsMap,
 };
 use shoal_proto::auth::{AuditEntry, AuditPage, AuditQuery};
@@ -66,7 +66,6 @@ pub fn AuditLogPage() -> impl IntoView {
             }
         },
     );
-    let initial = move |key: &str| params.with_untracked(|params| params.get(key).unwrap_or_default());
 
     view! {
         <Title text="Audit log" />
@@ -74,32 +73,7 @@ pub fn AuditLogPage() -> impl IntoView {
             <div class="page-head">
                 <h1>"Audit log"</h1>
             </div>
-            <Form method="GET" action="/audit" attr:class="panel filters" attr:id="audit-filters">
-                <div class="field">
-                    <label for="audit-actor">"Actor"</label>
-                    <input id="audit-actor" name="actor" placeholder="name or id" value=initial("actor") />
-                </div>
-                <div class="field">
-                    <label for="audit-action">"Action"</label>
-                    <input id="audit-action" name="action" placeholder="user. or user.create" value=initial("action") />
-                </div>
-                <div class="field">
-                    <label for="audit-since">"Since (UTC)"</label>
-                    <input id="audit-since" name="since" type="datetime-local" value=initial("since") />
-                </div>
-                <div class="field">
-                    <label for="audit-until">"Until (UTC)"</label>
-                    <input id="audit-until" name="until" type="datetime-local" value=initial("until") />
-                </div>
-                <div class="form-actions">
-                    <button type="submit" id="audit-apply" class="button">
-                        "Filter"
-                    </button>
-                    <A href="/audit" attr:class="button secondary" attr:id="audit-clear">
-                        "Clear"
-                    </A>
-                </div>
-            </Form>
+            <AuditFilters />
             <Transition fallback=|| view! { <p class="muted">"Loading the audit log…"</p> }>
                 {move || Suspend::new(async move {
                     match page.await {
@@ -109,6 +83,64 @@ pub fn AuditLogPage() -> impl IntoView {
                 })}
             </Transition>
         </section>
+    }
+}
+
+/// A plain GET form, so it filters before the page is interactive too;
+/// afterwards it navigates in place and leaves empty fields out of the address.
+#[component]
+fn AuditFilters() -> impl IntoView {
+    let params = use_query_map();
+    let navigate = use_navigate();
+    let fields = FILTERS.map(|key| {
+        (
+            key,
+            RwSignal::new(params.with_untracked(|params| params.get(key).unwrap_or_default())),
+        )
+    });
+    // Follows the address, including "Clear" and the browser's back button.
+    Effect::new(move |_| {
+        params.with(|params| {
+            for (key, value) in fields {
+                value.set(params.get(key).unwrap_or_default());
+            }
+        })
+    });
+    let on_submit = move |event: SubmitEvent| {
+        event.prevent_default();
+        let values = fields.map(|(key, value)| (key, value.get_untracked()));
+        let pairs: Vec<(&str, &str)> = values.iter().map(|(key, value)| (*key, value.as_str())).collect();
+        navigate(&url::with_query("/audit", &pairs), Default::default());
+    };
+    let [(_, actor), (_, action), (_, since), (_, until)] = fields;
+
+    view! {
+        <form method="get" action="/audit" class="panel filters" id="audit-filters" on:submit=on_submit>
+            <div class="field">
+                <label for="audit-actor">"Actor"</label>
+                <input id="audit-actor" name="actor" placeholder="name or id" bind:value=actor />
+            </div>
+            <div class="field">
+                <label for="audit-action">"Action"</label>
+                <input id="audit-action" name="action" placeholder="user. or user.create" bind:value=action />
+            </div>
+            <div class="field">
+                <label for="audit-since">"Since (UTC)"</label>
+                <input id="audit-since" name="since" type="datetime-local" bind:value=since />
+            </div>
+            <div class="field">
+                <label for="audit-until">"Until (UTC)"</label>
+                <input id="audit-until" name="until" type="datetime-local" bind:value=until />
+            </div>
+            <div class="form-actions">
+                <button type="submit" id="audit-apply" class="button">
+                    "Filter"
+                </button>
+                <A href="/audit" attr:class="button secondary" attr:id="audit-clear">
+                    "Clear"
+                </A>
+            </div>
+        </form>
     }
 }
 

@@ -61,13 +61,15 @@ fn UnusableLink() -> impl IntoView {
     }
 }
 
+const PASSWORDS_DIFFER: &str = "The two passwords differ.";
+
 /// The problem with the form's values, worded for the person typing them,
 /// or the username to create.
 fn check_form(username: &str, password: &str, repeated: &str) -> Result<Username, String> {
     let username = Username::parse(username).map_err(|error| sentence(&error.message))?;
     check_new_password(password).map_err(|error| sentence(&error.message))?;
     if password != repeated {
-        return Err("The two passwords differ.".to_owned());
+        return Err(PASSWORDS_DIFFER.to_owned());
     }
     Ok(username)
 }
@@ -88,7 +90,7 @@ fn SetupForm(token: String) -> impl IntoView {
     // Said while typing, so the form is right before it is sent.
     let mismatch = move || {
         let repeated = repeated.get();
-        (!repeated.is_empty() && repeated != password.get()).then_some("The two passwords differ.")
+        (!repeated.is_empty() && repeated != password.get()).then_some(PASSWORDS_DIFFER)
     };
     let server_error = failure(setup.value());
 
@@ -107,6 +109,8 @@ fn SetupForm(token: String) -> impl IntoView {
                     password: password.get_untracked(),
                 });
             }
+            // Already said under the field.
+            Err(message) if message == PASSWORDS_DIFFER && untrack(mismatch).is_some() => problem.set(None),
             Err(message) => problem.set(Some(message)),
         }
     };
