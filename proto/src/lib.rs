@@ -2,4 +2,10 @@
 //! the server, the agent and the console, with their validation.
 
 pub mod auth;
+pub mod event;
+#[cfg(feature = "io")]
+pub mod framing;
+pub mod join_token;
+pub mod node;
 pub mod status;
+pub mod wire;

@@ -1,0 +1,314 @@
+//! The agent protocol: how `shoal-agent` and the server's agent gateway talk.
+//!
+//! An agent opens a TLS connection to the gateway and exchanges frames: a
+//! 4-byte big-endian length, then that many bytes of one JSON message with a
+//! `type` field. The first frame says what the connection is for:
+//!
+//! - `fetch_ca`: the joining agent asks for the cluster CA certificate, over
+//!   a connection it cannot verify yet; it checks the answer against the
+//!   digest in its join token.
+//! - `join`: over a connection verified against that CA, the agent presents
+//!   the token's secret and a certificate signing request, and receives its
+//!   node identity (`joined`).
+//! - `hello`: a joined node, authenticated by its client certificate, opens
+//!   its session. The server answers `welcome` (heartbeat settings), then the
+//!   agent sends its `inventory` and a `heartbeat` every interval, each
+//!   answered by one from the server so both sides notice a dead peer.
+//!
+//! Either side ends a connection it cannot continue; the server first sends
+//! `refused` with a code and a message for the user. Later messages (task
+//! assignments, status reports) join these enums on the same session.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize, de::DeserializeOwned};
+
+use crate::{
+    auth::FieldError,
+    node::{HOSTNAME_MAX, check_hostname},
+};
+
+pub const PROTOCOL_VERSION: u32 = 1;
+
+/// Far above any message of this protocol, low enough that a broken or
+/// hostile peer cannot make the other side allocate much.
+pub const MAX_FRAME_BYTES: usize = 1 << 20;
+
+/// The name the gateway's certificate carries and agents verify, whatever
+/// address they dial: agents reach the server through addresses (NAT, load
+/// balancers) that it cannot know, and the pinned cluster CA is what they trust.
+pub const SERVER_NAME: &str = "shoal-server";
+
+/// The gateway's port when an address leaves it out.
+pub const DEFAULT_PORT: u16 = 8302;
+
+/// Agent to server.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum AgentMessage {
+    FetchCa { protocol: u32 },
+    Join(JoinRequest),
+    Hello { protocol: u32 },
+    Inventory(Inventory),
+    Heartbeat,
+}
+
+/// Server to agent.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ServerMessage {
+    CaCertificate { pem: String },
+    Joined(NodeIdentity),
+    Welcome(Welcome),
+    Heartbeat,
+    Refused(Refusal),
+}
+
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JoinRequest {
+    pub protocol: u32,
+    /// The secret part of the join token.
+    pub secret: String,
+    /// PEM certificate signing request for the key the agent generated; the
+    /// key never leaves the node.
+    pub csr_pem: String,
+    pub labels: BTreeMap<String, String>,
+    pub inventory: Inventory,
+}
+
+/// Keeps the join secret out of logs.
+impl std::fmt::Debug for JoinRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("JoinRequest")
+            .field("protocol", &self.protocol)
+            .field("labels", &self.labels)
+            .field("inventory", &self.inventory)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What a node offers and runs, reported at every connect.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Inventory {
+    pub hostname: String,
+    pub os: String,
+    pub arch: String,
+    pub cpus: u64,
+    pub memory_bytes: u64,
+    pub engine_version: String,
+    pub agent_version: String,
+    /// The address the node wants to be known by; without it the server
+    /// records the address the connection came from.
+    pub advertise_addr: Option<String>,
+}
+
+/// Longest text field of an inventory, beyond the hostname.
+const INVENTORY_TEXT_MAX: usize = 128;
+
+impl Inventory {
+    /// The address the node is known by: the one it asked for, or the one its
+    /// connection came from.
+    pub fn address(&self, peer: std::net::IpAddr) -> String {
+        self.advertise_addr
+            .clone()
+            .unwrap_or_else(|| peer.to_canonical().to_string())
+    }
+
+    pub fn check(&self) -> Result<(), FieldError> {
+        check_hostname(&self.hostname)?;
+        if let Some(addr) = &self.advertise_addr {
+            check_address(addr)?;
+        }
+        for (field, value) in [
+            ("os", &self.os),
+            ("arch", &self.arch),
+            ("engine_version", &self.engine_version),
+            ("agent_version", &self.agent_version),
+        ] {
+            if value.len() > INVENTORY_TEXT_MAX || value.chars().any(char::is_control) {
+                return Err(FieldError::new(
+                    field,
+                    format!("at most {INVENTORY_TEXT_MAX} characters, no control characters"),
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// An address a node advertises: a host name or an IP address, with or
+/// without a port.
+pub fn check_address(addr: &str) -> Result<(), FieldError> {
+    if addr.is_empty()
+        || addr.len() > HOSTNAME_MAX
+        || addr.chars().any(|c| c.is_control() || c.is_whitespace())
+    {
+        return Err(FieldError::new(
+            "advertise_addr",
+            "give a host name or an IP address, without spaces",
+        ));
+    }
+    Ok(())
+}
+
+/// A joined node's identity: its id and the client certificate the cluster
+/// CA issued for the key the agent generated.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NodeIdentity {
+    pub node_id: String,
+    pub certificate_pem: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Welcome {
+    pub node_id: String,
+    pub server_version: String,
+    /// How often the agent sends a heartbeat.
+    pub heartbeat_interval_ms: u64,
+    /// How many intervals without a heartbeat make the node `down`; the
+    /// agent gives up on a silent server after as many.
+    pub heartbeat_misses: u32,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Refusal {
+    pub code: RefusalCode,
+    /// For the user: what happened and what to do.
+    pub message: String,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RefusalCode {
+    /// The agent and the server speak different protocol versions.
+    UnsupportedProtocol,
+    /// The join token is wrong or was rotated.
+    BadToken,
+    /// A message the server cannot accept (malformed, out of order, invalid).
+    Invalid,
+    /// An admin removed this node; its identity no longer works.
+    NodeRemoved,
+    /// The client certificate names no node of this cluster.
+    UnknownNode,
+    /// The server cannot serve the agent right now; trying again may work.
+    Unavailable,
+}
+
+impl RefusalCode {
+    /// Whether retrying the same thing can ever succeed: an agent retries
+    /// after `unavailable` and gives up on everything else.
+    pub fn is_permanent(self) -> bool {
+        self != Self::Unavailable
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("cannot read the peer's message: {0}")]
+pub struct DecodeError(#[from] serde_json::Error);
+
+/// One message as a frame body.
+pub fn encode<T: Serialize>(message: &T) -> Vec<u8> {
+    // The messages are plain structs with string-keyed maps, which JSON
+    // always represents.
+    serde_json::to_vec(message).expect("protocol messages serialize to JSON")
+}
+
+pub fn decode<T: DeserializeOwned>(frame: &[u8]) -> Result<T, DecodeError> {
+    Ok(serde_json::from_slice(frame)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn messages_are_tagged_json() {
+        let frame = encode(&AgentMessage::Heartbeat);
+        assert_eq!(frame, br#"{"type":"heartbeat"}"#);
+        let hello: AgentMessage = decode(br#"{"type":"hello","protocol":1}"#).unwrap();
+        assert_eq!(hello, AgentMessage::Hello { protocol: 1 });
+        let refused = encode(&ServerMessage::Refused(Refusal {
+            code: RefusalCode::NodeRemoved,
+            message: "gone".into(),
+        }));
+        assert_eq!(
+            String::from_utf8(refused).unwrap(),
+            r#"{"type":"refused","code":"node_removed","message":"gone"}"#
+        );
+    }
+
+    #[test]
+    fn every_message_round_trips() {
+        let inventory = Inventory {
+            hostname: "node-1".into(),
+            cpus: 2,
+            advertise_addr: Some("10.0.0.1".into()),
+            ..Inventory::default()
+        };
+        for message in [
+            AgentMessage::FetchCa { protocol: 1 },
+            AgentMessage::Join(JoinRequest {
+                protocol: 1,
+                secret: "s".into(),
+                csr_pem: "csr".into(),
+                labels: [("zone".to_owned(), "a".to_owned())].into(),
+                inventory: inventory.clone(),
+            }),
+            AgentMessage::Inventory(inventory),
+        ] {
+            assert_eq!(decode::<AgentMessage>(&encode(&message)).unwrap(), message);
+        }
+        let welcome = ServerMessage::Welcome(Welcome {
+            node_id: "n1".into(),
+            server_version: "0.1.0".into(),
+            heartbeat_interval_ms: 5000,
+            heartbeat_misses: 3,
+        });
+        assert_eq!(decode::<ServerMessage>(&encode(&welcome)).unwrap(), welcome);
+    }
+
+    #[test]
+    fn unknown_messages_are_a_decode_error() {
+        assert!(decode::<AgentMessage>(br#"{"type":"launch_missiles"}"#).is_err());
+        assert!(decode::<AgentMessage>(b"not json").is_err());
+    }
+
+    #[test]
+    fn the_join_secret_stays_out_of_debug_output() {
+        let request = JoinRequest {
+            protocol: 1,
+            secret: "topsecret".into(),
+            csr_pem: String::new(),
+            labels: BTreeMap::new(),
+            inventory: Inventory::default(),
+        };
+        assert!(!format!("{request:?}").contains("topsecret"));
+    }
+
+    #[test]
+    fn inventories_are_checked_and_name_an_address() {
+        let mut inventory = Inventory {
+            hostname: "node-1".into(),
+            ..Inventory::default()
+        };
+        assert!(inventory.check().is_ok());
+        let peer: std::net::IpAddr = "::ffff:10.0.0.7".parse().unwrap();
+        assert_eq!(inventory.address(peer), "10.0.0.7");
+        inventory.advertise_addr = Some("node-1.lan".into());
+        assert_eq!(inventory.address(peer), "node-1.lan");
+        inventory.advertise_addr = Some("two words".into());
+        assert_eq!(inventory.check().unwrap_err().field, "advertise_addr");
+        inventory.advertise_addr = None;
+        inventory.os = "linux\n".into();
+        assert_eq!(inventory.check().unwrap_err().field, "os");
+        inventory.hostname = String::new();
+        assert_eq!(inventory.check().unwrap_err().field, "hostname");
+    }
+
+    #[test]
+    fn only_unavailability_is_worth_a_retry() {
+        assert!(!RefusalCode::Unavailable.is_permanent());
+        assert!(RefusalCode::NodeRemoved.is_permanent());
+        assert!(RefusalCode::BadToken.is_permanent());
+    }
+}
