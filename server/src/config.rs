@@ -4,7 +4,7 @@ use std::{net::SocketAddr, path::PathBuf, time::Duration};
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::auth::session::SessionSettings;
+use crate::{auth::session::SessionSettings, presence::Heartbeat};
 
 /// Shoal control plane: serves the web console and the REST API, and keeps the
 /// cluster's state in a database (SQLite in the data directory by default).
@@ -53,7 +53,8 @@ pub struct ServerArgs {
     )]
     pub listen: SocketAddr,
 
-    /// Directory for the server's state: the SQLite database (unless
+    /// Directory for the server's state: the cluster CA (ca.crt, and ca.key
+    /// readable only by this user) and the SQLite database (unless
     /// --database-url points elsewhere). Created if missing.
     #[arg(
         long,
@@ -88,6 +89,44 @@ pub struct ServerArgs {
     /// over HTTPS (e.g. through a TLS-terminating proxy).
     #[arg(long, env = "SHOAL_SECURE_COOKIE")]
     pub secure_cookie: bool,
+
+    /// Address the agent gateway listens on: nodes connect here, over TLS
+    /// with the cluster CA, to join and to stay in touch. Agents dial out to
+    /// it, so only the server needs an open port.
+    #[arg(
+        long,
+        env = "SHOAL_AGENT_LISTEN",
+        default_value = "0.0.0.0:8302",
+        value_name = "ADDR"
+    )]
+    pub agent_listen: SocketAddr,
+
+    /// The address agents dial to reach the gateway, as the join commands
+    /// show it (the port defaults to --agent-listen's). Defaults to
+    /// --agent-listen, or this host's name when that listens on all
+    /// interfaces. Set it when nodes know the server by another name or
+    /// address (DNS name, NAT, load balancer).
+    #[arg(long, env = "SHOAL_AGENT_ADVERTISE_ADDR", value_name = "HOST[:PORT]")]
+    pub agent_advertise_addr: Option<String>,
+
+    /// How often agents send a heartbeat (e.g. 5s, 1s; 100ms to 1h). The
+    /// server tells each agent when it connects.
+    #[arg(long, env = "SHOAL_HEARTBEAT_INTERVAL", default_value = "5s", value_parser = parse_heartbeat_interval, value_name = "DURATION")]
+    pub heartbeat_interval: Duration,
+
+    /// How many heartbeats in a row a node may miss before it is marked
+    /// down (1 to 100).
+    #[arg(long, env = "SHOAL_HEARTBEAT_MISSES", default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=100), value_name = "COUNT")]
+    pub heartbeat_misses: u32,
+}
+
+fn parse_heartbeat_interval(raw: &str) -> Result<Duration, String> {
+    let interval = humantime::parse_duration(raw).map_err(|e| e.to_string())?;
+    if (Duration::from_millis(100)..=Duration::from_secs(3600)).contains(&interval) {
+        Ok(interval)
+    } else {
+        Err("choose between 100ms and 1h".into())
+    }
 }
 
 /// Everything the server needs to start, resolved from the command line.
@@ -98,6 +137,15 @@ pub struct Config {
     pub database_url: String,
     pub site_root: Option<PathBuf>,
     pub sessions: SessionSettings,
+    pub agents: AgentSettings,
+}
+
+/// The agent gateway's settings.
+#[derive(Clone, Debug)]
+pub struct AgentSettings {
+    pub listen: SocketAddr,
+    pub advertise: Option<String>,
+    pub heartbeat: Heartbeat,
 }
 
 impl ServerArgs {
@@ -115,12 +163,21 @@ impl ServerArgs {
                 max_lifetime: self.session_max_lifetime,
                 secure_cookie: self.secure_cookie,
             },
+            agents: AgentSettings {
+                listen: self.agent_listen,
+                advertise: self.agent_advertise_addr,
+                heartbeat: Heartbeat {
+                    interval: self.heartbeat_interval,
+                    misses: self.heartbeat_misses,
+                },
+            },
         }
     }
 }
 
 impl Config {
-    /// Defaults for tests and embedding: loopback on a free port.
+    /// Defaults for tests and embedding: loopback on free ports, for the
+    /// console and for agents.
     pub fn for_data_dir(data_dir: PathBuf) -> Self {
         let database_url = format!("sqlite://{}", data_dir.join("shoal.db").display());
         Self {
@@ -132,6 +189,11 @@ impl Config {
                 idle_timeout: Duration::from_secs(2 * 3600),
                 max_lifetime: Duration::from_secs(12 * 3600),
                 secure_cookie: false,
+            },
+            agents: AgentSettings {
+                listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+                advertise: None,
+                heartbeat: Heartbeat::default(),
             },
         }
     }

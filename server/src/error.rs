@@ -27,6 +27,17 @@ pub enum StartupError {
     )]
     Bind { addr: SocketAddr, source: io::Error },
 
+    #[error(
+        "cannot listen for agents on {addr}: {source}. Is another server running there? Choose another address with --agent-listen or SHOAL_AGENT_LISTEN"
+    )]
+    AgentBind { addr: SocketAddr, source: io::Error },
+
+    #[error("the cluster CA is not usable: {0}")]
+    Ca(#[from] crate::ca::CaError),
+
+    #[error("cannot set up TLS for the agent gateway: {0}")]
+    GatewayTls(#[from] rustls::Error),
+
     #[error("{0}")]
     Admin(String),
 

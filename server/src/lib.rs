@@ -1,13 +1,17 @@
-//! `shoal-server`: the console, the REST API and (later) the agent gateway and
-//! orchestrator, around one store.
+//! `shoal-server`: the console, the REST API, the agent gateway and (later)
+//! the orchestrator, around one store.
 
 pub mod admin_cli;
 pub mod auth;
+pub mod ca;
 pub mod config;
 mod console;
 pub mod error;
+pub mod events;
+pub mod gateway;
 pub mod http;
 pub mod ops;
+pub mod presence;
 pub mod shutdown;
 mod site;
 pub mod startup;

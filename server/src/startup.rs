@@ -8,11 +8,15 @@ use tokio::net::TcpListener;
 
 use crate::{
     auth::{session, throttle::Throttle},
+    ca::ClusterCa,
     config::Config,
     console::ConsoleBackend,
     error::StartupError,
+    events::EventBus,
+    gateway::Gateway,
     http::{self, AppState},
     ops::{self, Ctx},
+    presence::Presence,
     site,
     store::Store,
 };
@@ -20,30 +24,34 @@ use crate::{
 pub struct Application {
     listener: TcpListener,
     router: Router,
+    gateway: Gateway,
     ctx: Ctx,
     setup_token: Option<String>,
 }
 
 impl Application {
     pub async fn build(config: Config) -> Result<Self, StartupError> {
-        let ctx = open_context(&config).await?;
+        let mut ctx = open_context(&config).await?;
         let sessions = session::layer(&config.database_url, config.sessions)
             .await
             .map_err(|source| StartupError::Database {
                 url: config.database_url.clone(),
                 source,
             })?;
-        let state = AppState {
-            leptos_options: site::leptos_options(config.site_root.as_deref()),
-            backend: Arc::new(ConsoleBackend { ctx: ctx.clone() }),
-            ctx: ctx.clone(),
-        };
         let listener = TcpListener::bind(config.listen)
             .await
             .map_err(|source| StartupError::Bind {
                 addr: config.listen,
                 source,
             })?;
+        // Before anything else holds a copy of the context: binding settles
+        // the address that join commands show.
+        let gateway = Gateway::bind(&config.agents, &mut ctx, &hostname()).await?;
+        let state = AppState {
+            leptos_options: site::leptos_options(config.site_root.as_deref()),
+            backend: Arc::new(ConsoleBackend { ctx: ctx.clone() }),
+            ctx: ctx.clone(),
+        };
         // Issued before serving, so the printed link is valid the moment it shows.
         let setup_token = ops::setup::issue_link_token(&ctx).await.unwrap_or_else(|error| {
             tracing::error!(%error, "cannot issue the first-admin setup link");
@@ -52,6 +60,7 @@ impl Application {
         Ok(Self {
             listener,
             router: http::router(state, sessions),
+            gateway,
             ctx,
             setup_token,
         })
@@ -68,33 +77,43 @@ impl Application {
             .expect("a bound listener has an address")
     }
 
+    /// Where the agent gateway listens.
+    pub fn agent_addr(&self) -> SocketAddr {
+        self.gateway.local_addr()
+    }
+
     pub async fn run_until_stopped(
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Result<(), StartupError> {
         let addr = self.local_addr();
         let url = console_url(addr);
-        tracing::info!(%addr, "listening");
+        tracing::info!(%addr, agents = %self.agent_addr(), "listening");
         println!("Shoal console: {url}");
+        println!("Agents join at: {}", self.ctx.agent_address);
         if let Some(token) = &self.setup_token {
             println!(
                 "First-admin setup (valid 24 h, once): {url}setup?token={token}\n\
                  (or run `shoal-server admin create --username NAME` on this host)"
             );
         }
+        let agents = tokio::spawn(self.gateway.run());
         let served = axum::serve(
             self.listener,
             self.router.into_make_service_with_connect_info::<SocketAddr>(),
         )
         .with_graceful_shutdown(shutdown)
         .await;
+        // Ends every agent connection too; agents reconnect to the next server.
+        agents.abort();
         self.ctx.store.close().await;
         served.map_err(StartupError::Serve)
     }
 }
 
-/// The data directory, the store and the shared context, without the HTTP
-/// side: also what `shoal-server admin create` needs.
+/// The data directory, the store, the cluster CA and the shared context,
+/// without the HTTP side and the gateway: also what `shoal-server admin
+/// create` needs.
 pub async fn open_context(config: &Config) -> Result<Ctx, StartupError> {
     prepare_data_dir(&config.data_dir).map_err(|source| StartupError::DataDir {
         path: config.data_dir.clone(),
@@ -102,13 +121,27 @@ pub async fn open_context(config: &Config) -> Result<Ctx, StartupError> {
     })?;
     let store = Store::open(&config.database_url).await?;
     let cluster_id = store.cluster_id().await?;
-    Ok(Ctx {
+    let ca = ClusterCa::load_or_create(&config.data_dir, &cluster_id)?;
+    let presence = Presence::with_nodes(store.node_ids().await?);
+    let ctx = Ctx {
         store,
         throttle: Arc::new(Throttle::default()),
         sessions: config.sessions,
         cluster_id: cluster_id.into(),
         started: Instant::now(),
-    })
+        ca: Arc::new(ca),
+        presence: Arc::new(presence),
+        events: EventBus::default(),
+        heartbeat: config.agents.heartbeat,
+        // Settled by `Gateway::bind` once the port is known.
+        agent_address: config.agents.listen.to_string().into(),
+    };
+    ops::join_tokens::ensure(&ctx).await?;
+    Ok(ctx)
+}
+
+fn hostname() -> String {
+    gethostname::gethostname().to_string_lossy().into_owned()
 }
 
 /// The data directory must exist and take writes before anything else starts,

@@ -4,6 +4,8 @@
 //! token's role, whose token it is) live here, with the audit records.
 
 pub mod audit;
+pub mod join_tokens;
+pub mod nodes;
 pub mod session;
 pub mod setup;
 pub mod status;
@@ -14,6 +16,9 @@ use std::{sync::Arc, time::Instant};
 
 use crate::{
     auth::{session::SessionSettings, throttle::Throttle},
+    ca::ClusterCa,
+    events::EventBus,
+    presence::{Heartbeat, Presence},
     store::Store,
 };
 
@@ -25,4 +30,11 @@ pub struct Ctx {
     pub sessions: SessionSettings,
     pub cluster_id: Arc<str>,
     pub started: Instant,
+    pub ca: Arc<ClusterCa>,
+    /// Which nodes are connected; live status lives here, not in the store.
+    pub presence: Arc<Presence>,
+    pub events: EventBus,
+    pub heartbeat: Heartbeat,
+    /// The address agents dial, as join commands name it.
+    pub agent_address: Arc<str>,
 }

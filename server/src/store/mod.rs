@@ -3,6 +3,8 @@
 //! backend can share this code path.
 
 mod audit;
+mod join_tokens;
+mod nodes;
 mod setup;
 mod tokens;
 mod users;
@@ -10,6 +12,8 @@ mod users;
 use std::{path::Path, str::FromStr};
 
 pub use audit::NewAuditEntry;
+pub use join_tokens::JoinTokenRow;
+pub use nodes::{NewNodeRow, NodeRecord, RemovedNode};
 pub use tokens::{NewTokenRow, TokenRecord};
 pub use users::UserRecord;
 

@@ -4,6 +4,8 @@
 //! added without a decision about its access.
 
 mod accounts;
+mod events;
+mod nodes;
 
 use axum::{
     Router,
@@ -30,6 +32,7 @@ pub struct ApiRoute {
 }
 
 const VIEWER: Access = Access::Min(Role::Viewer);
+const OPERATOR: Access = Access::Min(Role::Operator);
 const ADMIN: Access = Access::Min(Role::Admin);
 
 /// Every REST route with its access rule and its handler.
@@ -67,6 +70,29 @@ pub fn routes() -> Vec<(ApiRoute, MethodRouter<AppState>)> {
             delete(accounts::revoke_token),
         ),
         (route("GET", "/api/v1/audit", ADMIN), get(accounts::audit)),
+        (route("GET", "/api/v1/nodes", VIEWER), get(nodes::list)),
+        (route("GET", "/api/v1/nodes/{id}", VIEWER), get(nodes::get)),
+        (
+            route("PATCH", "/api/v1/nodes/{id}", OPERATOR),
+            patch(nodes::update),
+        ),
+        (
+            route("DELETE", "/api/v1/nodes/{id}", ADMIN),
+            delete(nodes::remove),
+        ),
+        (
+            route("POST", "/api/v1/nodes/{id}/role", ADMIN),
+            post(nodes::set_role),
+        ),
+        (
+            route("GET", "/api/v1/join-tokens", ADMIN),
+            get(nodes::join_tokens),
+        ),
+        (
+            route("POST", "/api/v1/join-tokens/{id}/rotate", ADMIN),
+            post(nodes::rotate_join_token),
+        ),
+        (route("GET", "/api/v1/events", VIEWER), get(events::stream)),
     ]
 }
 
