@@ -1,13 +1,22 @@
 //! Command line and environment configuration.
 
-use std::time::Duration;
+use std::{path::PathBuf, time::Duration};
 
 use clap::{Args, Parser, Subcommand};
+use shoal_proto::{
+    join_token::JoinToken,
+    node::{check_hostname, parse_label},
+    wire::check_address,
+};
 
 use crate::{
+    connection::ServerAddr,
     doctor,
     engine::{DEFAULT_DOCKER_HOST, DockerHost, Engine},
     error::Error,
+    identity::Identity,
+    join::{self, JoinSpec},
+    session,
 };
 
 /// Shoal node agent: joins a Shoal cluster and runs its tasks as containers
@@ -77,6 +86,28 @@ pub enum Command {
     /// agent reports to the cluster about this node. Exits with a non-zero
     /// status and one line on stderr when the engine cannot be reached.
     Doctor(DoctorArgs),
+
+    /// Join a Shoal cluster with a join token, then stay connected like `run`.
+    ///
+    /// Fetches the cluster CA certificate from SERVER_ADDR and goes on only
+    /// if its digest is the one in the token; otherwise it stops with a
+    /// possible man-in-the-middle warning. Then it generates this node's
+    /// private key (which never leaves the data directory), trades the
+    /// token's secret and a certificate request for the node's identity (a
+    /// node id and a certificate signed by the cluster CA), and stores it in
+    /// --data-dir. The worker or manager token decides the node's role. From
+    /// then on the agent connects with that identity and never needs the
+    /// token again.
+    Join(JoinArgs),
+
+    /// Connect to the cluster with the identity `join` stored, and stay connected.
+    ///
+    /// Reports this node's inventory and sends a heartbeat at the interval
+    /// the server asks for. After network loss or a server restart it
+    /// reconnects, waiting longer after each failed attempt (up to 30 s).
+    /// It exits with an error only when the server refuses the node for
+    /// good, e.g. after an admin removed it.
+    Run(RunArgs),
 }
 
 #[derive(Debug, Args)]
@@ -86,12 +117,110 @@ pub struct DoctorArgs {
     pub json: bool,
 }
 
+#[derive(Debug, Args)]
+pub struct DataDirArg {
+    /// Directory for the node's identity: its private key (readable only by
+    /// this user), its certificate, the cluster CA certificate and node.json
+    /// (node id, hostname, server address). `join` creates it.
+    #[arg(
+        long,
+        env = "SHOAL_AGENT_DATA_DIR",
+        default_value = "./agent-data",
+        value_name = "DIR"
+    )]
+    pub data_dir: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct JoinArgs {
+    /// The worker or manager join token, as the console shows it (Nodes,
+    /// Join tokens). The environment variable keeps it out of the process list.
+    #[arg(
+        long,
+        env = "SHOAL_JOIN_TOKEN",
+        hide_env_values = true,
+        value_parser = parse_token,
+        value_name = "TOKEN"
+    )]
+    pub token: JoinToken,
+
+    /// The server's agent gateway, HOST[:PORT] (port 8302 unless given), as
+    /// the join command names it.
+    #[arg(value_name = "SERVER_ADDR")]
+    pub server: ServerAddr,
+
+    #[command(flatten)]
+    pub data: DataDirArg,
+
+    /// This node's name in the cluster. Defaults to the hostname the Docker
+    /// engine reports.
+    #[arg(long, value_parser = parse_hostname, value_name = "NAME")]
+    pub hostname: Option<String>,
+
+    /// The address (IP or host name) at which other nodes and users reach
+    /// this node. Defaults to the address the server sees the agent
+    /// connect from.
+    #[arg(long, value_parser = parse_advertise_addr, value_name = "ADDR")]
+    pub advertise_addr: Option<String>,
+
+    /// A label for this node, KEY=VALUE; repeat the flag for more.
+    /// Operators can change labels later.
+    #[arg(long = "label", value_parser = parse_label_flag, value_name = "KEY=VALUE")]
+    pub labels: Vec<(String, String)>,
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    #[command(flatten)]
+    pub data: DataDirArg,
+}
+
+fn parse_token(raw: &str) -> Result<JoinToken, String> {
+    raw.parse()
+        .map_err(|error: shoal_proto::join_token::JoinTokenError| error.to_string())
+}
+
+fn parse_hostname(raw: &str) -> Result<String, String> {
+    check_hostname(raw)
+        .map(|()| raw.to_owned())
+        .map_err(|e| e.message)
+}
+
+fn parse_advertise_addr(raw: &str) -> Result<String, String> {
+    check_address(raw).map(|()| raw.to_owned()).map_err(|e| e.message)
+}
+
+fn parse_label_flag(raw: &str) -> Result<(String, String), String> {
+    parse_label(raw).map_err(|e| e.message)
+}
+
 impl Cli {
     pub async fn run(self) -> Result<(), Error> {
         match self.command {
             Command::Doctor(args) => {
                 let engine = self.engine.connect().await?;
                 doctor::run(&engine, &args).await
+            }
+            Command::Join(args) => {
+                let engine = self.engine.connect().await?;
+                let data_dir = args.data.data_dir;
+                let spec = JoinSpec {
+                    token: args.token,
+                    server: args.server,
+                    data_dir: data_dir.clone(),
+                    hostname: args.hostname,
+                    advertise_addr: args.advertise_addr,
+                    labels: args.labels.into_iter().collect(),
+                };
+                let identity = join::join(&engine, spec).await?;
+                let never = session::keep(&engine, &identity, &data_dir).await?;
+                match never {}
+            }
+            Command::Run(args) => {
+                let identity = Identity::load(&args.data.data_dir)?;
+                let engine = self.engine.connect().await?;
+                let never = session::keep(&engine, &identity, &args.data.data_dir).await?;
+                match never {}
             }
         }
     }

@@ -1,7 +1,7 @@
 //! The agent's one error type: each message names what failed and what the
 //! user can do about it.
 
-use std::{io, time::Duration};
+use std::{io, path::PathBuf, time::Duration};
 
 use bollard::errors::Error as DockerError;
 
@@ -39,6 +39,59 @@ pub enum Error {
 
     #[error("cannot write to standard output: {0}")]
     Output(#[from] io::Error),
+
+    #[error("cannot use the data directory {path}: {source}. Choose another with --data-dir")]
+    DataDir { path: PathBuf, source: io::Error },
+
+    #[error(
+        "{} already holds the identity of node {node_id}: start it with `shoal-agent run --data-dir {}`, \
+         or join as another node with another --data-dir",
+        .dir.display(), .dir.display()
+    )]
+    AlreadyJoined { dir: PathBuf, node_id: String },
+
+    #[error(
+        "{} holds no node identity: join a cluster first with \
+         `shoal-agent join --token TOKEN SERVER --data-dir {}`",
+        .dir.display(), .dir.display()
+    )]
+    NotJoined { dir: PathBuf },
+
+    #[error(
+        "the node identity in {} is damaged ({reason}); restore the directory from a backup, \
+         or remove it and join again",
+        .dir.display()
+    )]
+    Identity { dir: PathBuf, reason: String },
+
+    #[error(
+        "cannot reach the Shoal server at {server}: {cause}. Is shoal-server running, and is its agent port \
+         (--agent-listen) reachable from this host?"
+    )]
+    Connect { server: String, cause: String },
+
+    #[error(
+        "the server at {server} presented a CA certificate with digest {found}, but the join token expects \
+         {expected}: possible man-in-the-middle, or the token belongs to another cluster. Not joining; \
+         check the address and copy the join command again from the console"
+    )]
+    CaMismatch {
+        server: String,
+        expected: String,
+        found: String,
+    },
+
+    #[error("the server at {server} refused: {message}")]
+    Refused { server: String, message: String },
+
+    #[error("the server at {server} answered something unexpected: {cause}")]
+    Protocol { server: String, cause: String },
+
+    #[error("cannot tell this node's hostname: {0}")]
+    Hostname(String),
+
+    #[error("cannot make the node's key or certificate request: {0}")]
+    Crypto(String),
 }
 
 impl Error {

@@ -1,7 +1,14 @@
+mod backoff;
 mod cli;
+mod connection;
 mod doctor;
 mod engine;
 mod error;
+mod identity;
+mod inventory;
+mod join;
+mod session;
+mod tls;
 
 use std::process::ExitCode;
 
@@ -30,6 +37,8 @@ fn init_tracing() {
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        // Colours help a terminal and garble a log file.
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
 }
 

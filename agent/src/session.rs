@@ -1,0 +1,157 @@
+//! The node's session with the server, kept for as long as the agent runs:
+//! `hello` with the node's certificate, the inventory, then a heartbeat at
+//! the interval the server asks for. A lost connection is retried with
+//! backoff; a refusal for good (the node was removed) ends the agent with
+//! the server's reason.
+
+use std::{convert::Infallible, path::Path, sync::Arc, time::Duration};
+
+use rustls::ClientConfig;
+use shoal_proto::wire::{AgentMessage, PROTOCOL_VERSION, Refusal, ServerMessage};
+use tokio::time::{Instant, MissedTickBehavior, sleep, sleep_until};
+
+use crate::{
+    backoff::RECONNECT,
+    connection::{ServerAddr, answer, dial, send, unexpected},
+    engine::Engine,
+    error::Error,
+    identity::Identity,
+    inventory::inventory,
+    tls,
+};
+
+/// A server asking for faster heartbeats than this is mistaken; the agent
+/// does not flood it.
+const MIN_INTERVAL: Duration = Duration::from_millis(100);
+
+/// Why one connection ended.
+struct Failure {
+    error: Error,
+    /// The server had welcomed the node: the next wait starts short again.
+    welcomed: bool,
+    /// Retrying cannot help.
+    permanent: bool,
+}
+
+impl Failure {
+    fn retry(error: Error, welcomed: bool) -> Self {
+        Self {
+            error,
+            welcomed,
+            permanent: false,
+        }
+    }
+
+    fn refused(server: &ServerAddr, refusal: Refusal, welcomed: bool) -> Self {
+        Self {
+            permanent: refusal.code.is_permanent(),
+            error: Error::Refused {
+                server: server.to_string(),
+                message: refusal.message,
+            },
+            welcomed,
+        }
+    }
+}
+
+/// Stays connected until the server refuses the node for good.
+pub async fn keep(engine: &Engine, identity: &Identity, data_dir: &Path) -> Result<Infallible, Error> {
+    let config = tls::node(identity.credentials(data_dir)?).map_err(|e| Error::Identity {
+        dir: data_dir.to_owned(),
+        reason: e.to_string(),
+    })?;
+    let server: ServerAddr = identity.meta.server.parse().map_err(|reason| Error::Identity {
+        dir: data_dir.to_owned(),
+        reason: format!("node.json: server: {reason}"),
+    })?;
+    let mut attempt = 0;
+    loop {
+        let failure = session(engine, identity, &server, Arc::clone(&config)).await;
+        if failure.permanent {
+            return Err(failure.error);
+        }
+        if failure.welcomed {
+            attempt = 0;
+        }
+        let delay = RECONNECT.delay(attempt, rand::random());
+        attempt = attempt.saturating_add(1);
+        tracing::warn!("{}; reconnecting in {:.1} s", failure.error, delay.as_secs_f64());
+        sleep(delay).await;
+    }
+}
+
+/// One connection, from dialling to its end.
+async fn session(
+    engine: &Engine,
+    identity: &Identity,
+    server: &ServerAddr,
+    config: Arc<ClientConfig>,
+) -> Failure {
+    // Facts first: an engine that does not answer is reported without
+    // connecting and disconnecting.
+    let info = match engine.info().await {
+        Ok(info) => info,
+        Err(error) => return Failure::retry(error, false),
+    };
+    let mut connection = match dial(server, config).await {
+        Ok(connection) => connection,
+        Err(error) => return Failure::retry(error, false),
+    };
+    let hello = AgentMessage::Hello {
+        protocol: PROTOCOL_VERSION,
+    };
+    if let Err(error) = send(&mut connection, server, &hello).await {
+        return Failure::retry(error, false);
+    }
+    let welcome = match answer(&mut connection, server).await {
+        Ok(ServerMessage::Welcome(welcome)) => welcome,
+        Ok(ServerMessage::Refused(refusal)) => return Failure::refused(server, refusal, false),
+        Ok(other) => return Failure::retry(unexpected(server, &other), false),
+        Err(error) => return Failure::retry(error, false),
+    };
+    let interval = Duration::from_millis(welcome.heartbeat_interval_ms).max(MIN_INTERVAL);
+    // The server answers every heartbeat; silence this long means it is gone
+    // even if the connection looks open (a half-open TCP connection).
+    let tolerance = interval.saturating_mul(welcome.heartbeat_misses.max(1));
+    tracing::info!(
+        node = %welcome.node_id,
+        %server,
+        server_version = %welcome.server_version,
+        heartbeat = ?interval,
+        "connected to the server"
+    );
+    let report = AgentMessage::Inventory(inventory(&info, &identity.meta));
+    if let Err(error) = send(&mut connection, server, &report).await {
+        return Failure::retry(error, true);
+    }
+    let mut ticks = tokio::time::interval(interval);
+    ticks.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    let mut last_heard = Instant::now();
+    loop {
+        tokio::select! {
+            _ = ticks.tick() => {
+                if let Err(error) = send(&mut connection, server, &AgentMessage::Heartbeat).await {
+                    return Failure::retry(error, true);
+                }
+            }
+            message = connection.recv() => match message {
+                Some(Ok(ServerMessage::Heartbeat)) => last_heard = Instant::now(),
+                Some(Ok(ServerMessage::Refused(refusal))) => return Failure::refused(server, refusal, true),
+                Some(Ok(other)) => return Failure::retry(unexpected(server, &other), true),
+                Some(Err(error)) => return Failure::retry(lost(server, error.to_string()), true),
+                None => return Failure::retry(lost(server, "the server closed the connection".into()), true),
+            },
+            () = sleep_until(last_heard + tolerance) => {
+                let silence = format!("the server has not answered for {} s", tolerance.as_secs_f64());
+                return Failure::retry(lost(server, silence), true);
+            }
+        }
+    }
+}
+
+fn lost(server: &ServerAddr, cause: String) -> Error {
+    Error::Connect {
+        server: server.to_string(),
+        cause,
+    }
+}
