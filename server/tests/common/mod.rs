@@ -2,6 +2,10 @@
 
 #![allow(dead_code)] // each test binary uses a different part of this
 
+pub mod agent;
+
+use std::net::SocketAddr;
+
 use reqwest::{Client, Response, StatusCode};
 use serde_json::{Value, json};
 use shoal_proto::auth::Role;
@@ -12,6 +16,8 @@ pub const PASSWORD: &str = "correct horse battery staple";
 
 pub struct TestServer {
     pub base: String,
+    /// Where agents connect.
+    pub agent_addr: SocketAddr,
     pub ctx: Ctx,
     pub data: TempDir,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
@@ -19,11 +25,17 @@ pub struct TestServer {
 
 impl TestServer {
     pub async fn start() -> Self {
+        Self::start_with(|_| {}).await
+    }
+
+    /// A server with settings changed from the test defaults.
+    pub async fn start_with(configure: impl FnOnce(&mut Config)) -> Self {
         let data = tempfile::tempdir().unwrap();
-        let app = Application::build(Config::for_data_dir(data.path().join("data")))
-            .await
-            .expect("the server starts");
+        let mut config = Config::for_data_dir(data.path().join("data"));
+        configure(&mut config);
+        let app = Application::build(config).await.expect("the server starts");
         let base = format!("http://{}", app.local_addr());
+        let agent_addr = app.agent_addr();
         let ctx = app.context();
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         tokio::spawn(app.run_until_stopped(async move {
@@ -31,6 +43,7 @@ impl TestServer {
         }));
         Self {
             base,
+            agent_addr,
             ctx,
             data,
             stop: Some(stop),
