@@ -217,7 +217,7 @@ impl Drop for Browser {
 /// to this browser, so it identifies exactly the processes to stop.
 fn kill_browsers_using(profile: &Path) {
     let _ = Command::new("pkill")
-        .arg("-f")
+        .args(["-f", "--"])
         .arg(format!("--user-data-dir={}", profile.display()))
         .status();
 }

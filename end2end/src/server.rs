@@ -45,8 +45,7 @@ impl ServerProcess {
         // the working directory.
         let mut child = Command::new(Self::binary())
             .current_dir(data_dir.path())
-            .arg("--listen")
-            .arg("127.0.0.1:0")
+            .args(["--listen", "127.0.0.1:0", "--agent-listen", "127.0.0.1:0"])
             .arg("--data-dir")
             .arg(data_dir.path().join("data"))
             .env("RUST_LOG", "info")
