@@ -23,6 +23,8 @@ cargo clippy -p shoal-frontend --target wasm32-unknown-unknown -- -D warnings
 # a browser, never in the build's exit code.
 step "cargo leptos build --release"
 cargo leptos build --release
+step "cargo build --release -p shoal-agent (for the browser tests' nodes)"
+cargo build --release -p shoal-agent
 
 # The front end is left out: it is the wasm crate, built above, and unifying
 # its `hydrate` feature with the server's `ssr` would build a third variant.

@@ -9,6 +9,7 @@ use std::sync::Arc;
 use leptos::prelude::*;
 use shoal_proto::{
     auth::{ApiToken, AuditPage, AuditQuery, CreatedApiToken, Me, NewApiToken, NewUser, User, UserChange},
+    node::{JoinToken, JoinTokens, Node, NodeChange},
     status::ServerStatus,
 };
 
@@ -39,6 +40,12 @@ pub trait Backend: Send + Sync + 'static {
     async fn revoke_token(&self, id: String) -> Result<(), ServerFnError>;
 
     async fn audit(&self, query: AuditQuery) -> Result<AuditPage, ServerFnError>;
+
+    async fn list_nodes(&self) -> Result<Vec<Node>, ServerFnError>;
+    async fn update_node(&self, id: String, change: NodeChange) -> Result<Node, ServerFnError>;
+    async fn remove_node(&self, id: String, force: bool) -> Result<(), ServerFnError>;
+    async fn join_tokens(&self) -> Result<JoinTokens, ServerFnError>;
+    async fn rotate_join_token(&self, role: String) -> Result<JoinToken, ServerFnError>;
 }
 
 pub type SharedBackend = Arc<dyn Backend>;

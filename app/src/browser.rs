@@ -57,3 +57,63 @@ pub fn origin() -> String {
 pub fn load_page(path: &str) {
     let _ = window().location().set_href(path);
 }
+
+/// A subscription to the server's event stream (`GET /api/v1/events`,
+/// server-sent events); closed when dropped. The browser's `EventSource`
+/// reconnects by itself after network loss.
+pub struct EventStream {
+    #[cfg(target_arch = "wasm32")]
+    source: events::EventSource,
+    #[cfg(target_arch = "wasm32")]
+    _on_message: leptos::wasm_bindgen::closure::Closure<dyn FnMut(leptos::wasm_bindgen::JsValue)>,
+}
+
+#[cfg(target_arch = "wasm32")]
+mod events {
+    use leptos::wasm_bindgen::prelude::*;
+
+    #[wasm_bindgen(wasm_bindgen = leptos::wasm_bindgen)]
+    extern "C" {
+        pub type EventSource;
+
+        #[wasm_bindgen(constructor, catch)]
+        pub fn new(url: &str) -> Result<EventSource, JsValue>;
+
+        #[wasm_bindgen(method, setter)]
+        pub fn set_onmessage(this: &EventSource, handler: &Closure<dyn FnMut(JsValue)>);
+
+        #[wasm_bindgen(method)]
+        pub fn close(this: &EventSource);
+    }
+}
+
+impl EventStream {
+    /// Calls `on_event` for every event the server sends; `None` outside a
+    /// browser or when the browser refuses the stream.
+    pub fn open(url: &str, on_event: impl FnMut() + 'static) -> Option<Self> {
+        #[cfg(target_arch = "wasm32")]
+        {
+            use leptos::wasm_bindgen::{JsValue, closure::Closure};
+            let mut on_event = on_event;
+            let source = events::EventSource::new(url).ok()?;
+            let on_message = Closure::<dyn FnMut(JsValue)>::new(move |_| on_event());
+            source.set_onmessage(&on_message);
+            Some(Self {
+                source,
+                _on_message: on_message,
+            })
+        }
+        #[cfg(not(target_arch = "wasm32"))]
+        {
+            let _ = (url, on_event);
+            None
+        }
+    }
+}
+
+impl Drop for EventStream {
+    fn drop(&mut self) {
+        #[cfg(target_arch = "wasm32")]
+        self.source.close();
+    }
+}

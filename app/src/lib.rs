@@ -24,8 +24,8 @@ use components::{
     layout::Layout,
 };
 use pages::{
-    audit::AuditLogPage, dashboard::Dashboard, login::LoginPage, not_found::NotFound, setup::SetupPage,
-    tokens::TokensPage, users::UsersPage,
+    audit::AuditLogPage, dashboard::Dashboard, login::LoginPage, nodes::NodesPage, not_found::NotFound,
+    setup::SetupPage, tokens::TokensPage, users::UsersPage,
 };
 
 /// The HTML document around the app, rendered on the server only.
@@ -63,6 +63,10 @@ pub fn App() -> impl IntoView {
                     <Route
                         path=path!("")
                         view=|| view! { <RequireRole role=Role::Viewer><Dashboard /></RequireRole> }
+                    />
+                    <Route
+                        path=path!("nodes")
+                        view=|| view! { <RequireRole role=Role::Viewer><NodesPage /></RequireRole> }
                     />
                     <Route
                         path=path!("tokens")

@@ -6,6 +6,7 @@
 use leptos::prelude::*;
 use shoal_proto::{
     auth::{ApiToken, AuditPage, AuditQuery, CreatedApiToken, Me, Role, User, UserChange},
+    node::{JoinToken, JoinTokens, Node, NodeChange},
     status::ServerStatus,
 };
 
@@ -98,4 +99,29 @@ pub async fn revoke_token(id: String) -> Result<(), ServerFnError> {
 #[server(prefix = "/rpc")]
 pub async fn get_audit(query: AuditQuery) -> Result<AuditPage, ServerFnError> {
     use_backend()?.audit(query).await
+}
+
+#[server(prefix = "/rpc")]
+pub async fn list_nodes() -> Result<Vec<Node>, ServerFnError> {
+    use_backend()?.list_nodes().await
+}
+
+#[server(prefix = "/rpc")]
+pub async fn update_node(id: String, change: NodeChange) -> Result<Node, ServerFnError> {
+    use_backend()?.update_node(id, change).await
+}
+
+#[server(prefix = "/rpc")]
+pub async fn remove_node(id: String, force: bool) -> Result<(), ServerFnError> {
+    use_backend()?.remove_node(id, force).await
+}
+
+#[server(prefix = "/rpc")]
+pub async fn get_join_tokens() -> Result<JoinTokens, ServerFnError> {
+    use_backend()?.join_tokens().await
+}
+
+#[server(prefix = "/rpc")]
+pub async fn rotate_join_token(role: String) -> Result<JoinToken, ServerFnError> {
+    use_backend()?.rotate_join_token(role).await
 }

@@ -3,9 +3,11 @@
 //! chromedriver. Everything a test starts is stopped when its handle drops,
 //! also when the test fails.
 
+mod agent;
 mod browser;
 mod server;
 
+pub use agent::AgentProcess;
 pub use browser::Browser;
 pub use server::ServerProcess;
 

@@ -36,6 +36,11 @@ impl ServerProcess {
     }
 
     pub fn start() -> Self {
+        Self::start_with(&[])
+    }
+
+    /// Starts with extra `shoal-server` arguments (e.g. faster heartbeats).
+    pub fn start_with(extra: &[&str]) -> Self {
         let data_dir = tempfile::Builder::new()
             .prefix("shoal-e2e-")
             .tempdir()
@@ -46,6 +51,7 @@ impl ServerProcess {
         let mut child = Command::new(Self::binary())
             .current_dir(data_dir.path())
             .args(["--listen", "127.0.0.1:0", "--agent-listen", "127.0.0.1:0"])
+            .args(extra)
             .arg("--data-dir")
             .arg(data_dir.path().join("data"))
             .env("RUST_LOG", "info")

@@ -13,6 +13,7 @@ use shoal_proto::{
         ApiToken, AuditPage, AuditQuery, CreatedApiToken, LoginRequest, Me, NewApiToken, NewUser, User,
         UserChange,
     },
+    node::{JoinToken, JoinTokens, Node, NodeChange, RemoveNode},
     status::ServerStatus,
 };
 
@@ -131,5 +132,36 @@ impl Backend for ConsoleBackend {
     async fn audit(&self, query: AuditQuery) -> Result<AuditPage, ServerFnError> {
         caller_for::<rpc::GetAudit>()?;
         ops::audit::page(&self.ctx, query).await.map_err(fail)
+    }
+
+    async fn list_nodes(&self) -> Result<Vec<Node>, ServerFnError> {
+        caller_for::<rpc::ListNodes>()?;
+        ops::nodes::list(&self.ctx).await.map_err(fail)
+    }
+
+    async fn update_node(&self, id: String, change: NodeChange) -> Result<Node, ServerFnError> {
+        let caller = caller_for::<rpc::UpdateNode>()?;
+        ops::nodes::update(&self.ctx, &caller, &id, change)
+            .await
+            .map_err(fail)
+    }
+
+    async fn remove_node(&self, id: String, force: bool) -> Result<(), ServerFnError> {
+        let caller = caller_for::<rpc::RemoveNode>()?;
+        ops::nodes::remove(&self.ctx, &caller, &id, RemoveNode { force })
+            .await
+            .map_err(fail)
+    }
+
+    async fn join_tokens(&self) -> Result<JoinTokens, ServerFnError> {
+        caller_for::<rpc::GetJoinTokens>()?;
+        ops::join_tokens::view(&self.ctx).await.map_err(fail)
+    }
+
+    async fn rotate_join_token(&self, role: String) -> Result<JoinToken, ServerFnError> {
+        let caller = caller_for::<rpc::RotateJoinToken>()?;
+        ops::join_tokens::rotate(&self.ctx, &caller, &role)
+            .await
+            .map_err(fail)
     }
 }

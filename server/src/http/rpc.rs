@@ -21,6 +21,7 @@ use crate::{
 
 const PREFIX: &str = "/rpc/";
 const VIEWER: Access = Access::Min(Role::Viewer);
+const OPERATOR: Access = Access::Min(Role::Operator);
 const ADMIN: Access = Access::Min(Role::Admin);
 
 /// Who may call each server function, by its URL path.
@@ -39,6 +40,11 @@ pub const ACCESS: &[(&str, Access)] = &[
     (CreateToken::PATH, VIEWER),
     (RevokeToken::PATH, VIEWER),
     (GetAudit::PATH, ADMIN),
+    (ListNodes::PATH, VIEWER),
+    (UpdateNode::PATH, OPERATOR),
+    (RemoveNode::PATH, ADMIN),
+    (GetJoinTokens::PATH, ADMIN),
+    (RotateJoinToken::PATH, ADMIN),
 ];
 
 pub fn access_of(path: &str) -> Option<Access> {
