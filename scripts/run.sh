@@ -1,13 +1,47 @@
 #!/usr/bin/env bash
-# Sets up everything Shoal needs (skipping what is present), builds the release
-# console and server, and runs the server on SQLite in ./data.
+# Sets up everything Shoal needs (skipping what is present), builds the
+# release console, server and agent, and runs the server on SQLite in ./data
+# with one local agent joined as a worker node. ctrl-c stops both.
 # Extra arguments go to shoal-server (see `shoal-server --help`).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$HOME/.cargo/bin:$PATH"
 
+step() { printf '\033[1m==> %s\033[0m\n' "$*"; }
+
 scripts/setup.sh
-printf '\033[1m==> building the console and server (release)\033[0m\n'
+step "building the console and server (release)"
 cargo leptos build --release
-printf '\033[1m==> starting shoal-server (ctrl-c stops it)\033[0m\n'
-exec target/release/shoal-server --data-dir "${SHOAL_DATA_DIR:-./data}" "$@"
+step "building the agent (release)"
+cargo build --release -p shoal-agent
+
+data="${SHOAL_DATA_DIR:-./data}"
+listen="${SHOAL_LISTEN:-127.0.0.1:8300}"
+agent_listen="${SHOAL_AGENT_LISTEN:-127.0.0.1:8302}"
+export SHOAL_DATA_DIR="$data" SHOAL_LISTEN="$listen" SHOAL_AGENT_LISTEN="$agent_listen"
+
+pids=()
+trap 'kill "${pids[@]}" 2>/dev/null; wait' EXIT INT TERM
+
+step "starting shoal-server"
+target/release/shoal-server "$@" &
+pids+=($!)
+for _ in $(seq 1 100); do
+  curl -fs "http://$listen/healthz" >/dev/null 2>&1 && break
+  sleep 0.1
+done
+
+agent_dir="$data/local-agent"
+if [ -f "$agent_dir/node.json" ]; then
+  step "starting the local agent (already joined)"
+  target/release/shoal-agent run --data-dir "$agent_dir" &
+  pids+=($!)
+elif docker info >/dev/null 2>&1; then
+  step "joining this host as a worker node"
+  token=$(target/release/shoal-server admin join-token worker)
+  target/release/shoal-agent join --token "$token" --data-dir "$agent_dir" "127.0.0.1:${agent_listen##*:}" &
+  pids+=($!)
+else
+  echo "run: no Docker engine answers here, so no local agent is started (scripts/ensure-docker.sh starts one)" >&2
+fi
+wait "${pids[0]}"

@@ -19,6 +19,19 @@ pub async fn run(command: AdminCommand, config: Config) -> Result<(), StartupErr
             println!("created admin {} (id {})", record.user.username, record.user.id);
             Ok(())
         }
+        AdminCommand::JoinToken { role } => {
+            let ctx = startup::open_context(&config).await?;
+            let tokens = ops::join_tokens::view(&ctx).await;
+            ctx.store.close().await;
+            let tokens = tokens.map_err(|error| StartupError::Admin(error.to_string()))?;
+            let token = if role == "manager" {
+                tokens.manager
+            } else {
+                tokens.worker
+            };
+            println!("{}", token.token);
+            Ok(())
+        }
     }
 }
 

@@ -39,6 +39,14 @@ pub enum AdminCommand {
         #[arg(long)]
         username: String,
     },
+    /// Print the current join token for `worker` or `manager` nodes (like
+    /// `docker swarm join-token -q`), e.g. for scripts that start agents on
+    /// this host.
+    JoinToken {
+        /// Which token: worker or manager.
+        #[arg(value_parser = ["worker", "manager"])]
+        role: String,
+    },
 }
 
 #[derive(Debug, Args)]

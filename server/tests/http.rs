@@ -43,20 +43,41 @@ async fn unknown_api_paths_get_a_json_404() {
 #[tokio::test]
 async fn console_pages_render_on_the_server_and_send_visitors_to_login() {
     let server = TestServer::start().await;
-    let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
     // A browser's page load (Accept: text/html) gets a real redirect.
-    let response =
-        client.get(format!("{}/users", server.base)).header("accept", "text/html").send().await.unwrap();
-    assert_eq!(response.status(), 302, "a protected page redirects before any byte of it is sent");
+    let response = client
+        .get(format!("{}/users", server.base))
+        .header("accept", "text/html")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        response.status(),
+        302,
+        "a protected page redirects before any byte of it is sent"
+    );
     assert_eq!(response.headers()["location"], "/login?next=/users");
 
     let response = client.get(format!("{}/login", server.base)).send().await.unwrap();
     assert_eq!(response.status(), 200);
     let html = response.text().await.unwrap();
     assert!(html.contains("Log in to Shoal"), "{html}");
-    assert!(html.contains("/pkg/shoal.js"), "the page loads the hydration bundle");
-    assert!(html.contains("id=\"login-username\""), "the form works before the wasm loads");
+    assert!(
+        html.contains("/pkg/shoal.js"),
+        "the page loads the hydration bundle"
+    );
+    assert!(
+        html.contains("id=\"login-username\""),
+        "the form works before the wasm loads"
+    );
 
-    let response = client.get(format!("{}/no/such/page", server.base)).send().await.unwrap();
+    let response = client
+        .get(format!("{}/no/such/page", server.base))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status(), 404);
 }
