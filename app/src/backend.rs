@@ -9,7 +9,7 @@ use std::sync::Arc;
 use leptos::prelude::*;
 use shoal_proto::{
     auth::{ApiToken, AuditPage, AuditQuery, CreatedApiToken, Me, NewApiToken, NewUser, User, UserChange},
-    node::{JoinToken, JoinTokens, Node, NodeChange},
+    node::{JoinToken, JoinTokens, Node, NodeChange, NodeRole},
     status::ServerStatus,
 };
 
@@ -43,6 +43,7 @@ pub trait Backend: Send + Sync + 'static {
 
     async fn list_nodes(&self) -> Result<Vec<Node>, ServerFnError>;
     async fn update_node(&self, id: String, change: NodeChange) -> Result<Node, ServerFnError>;
+    async fn set_node_role(&self, id: String, role: NodeRole) -> Result<Node, ServerFnError>;
     async fn remove_node(&self, id: String, force: bool) -> Result<(), ServerFnError>;
     async fn join_tokens(&self) -> Result<JoinTokens, ServerFnError>;
     async fn rotate_join_token(&self, role: String) -> Result<JoinToken, ServerFnError>;

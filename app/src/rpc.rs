@@ -6,7 +6,7 @@
 use leptos::prelude::*;
 use shoal_proto::{
     auth::{ApiToken, AuditPage, AuditQuery, CreatedApiToken, Me, Role, User, UserChange},
-    node::{JoinToken, JoinTokens, Node, NodeChange},
+    node::{JoinToken, JoinTokens, Node, NodeChange, NodeRole},
     status::ServerStatus,
 };
 
@@ -109,6 +109,11 @@ pub async fn list_nodes() -> Result<Vec<Node>, ServerFnError> {
 #[server(prefix = "/rpc")]
 pub async fn update_node(id: String, change: NodeChange) -> Result<Node, ServerFnError> {
     use_backend()?.update_node(id, change).await
+}
+
+#[server(prefix = "/rpc")]
+pub async fn set_node_role(id: String, role: NodeRole) -> Result<Node, ServerFnError> {
+    use_backend()?.set_node_role(id, role).await
 }
 
 #[server(prefix = "/rpc")]

@@ -53,6 +53,14 @@ async fn a_node_going_down_shows_live_without_a_reload() {
     browser.wait_for_css("#join-command-worker").await;
     browser.screenshot("nodes-ready").await;
 
+    // An operator-level change from the console: add a label.
+    browser
+        .fill("tr[data-node='e2e-node'] .label-input", "zone=a")
+        .await;
+    browser.click("tr[data-node='e2e-node'] .label-add-button").await;
+    let chip = browser.wait_for_css("tr[data-node='e2e-node'] .label-chip").await;
+    assert!(chip.text().await.unwrap().contains("zone=a"));
+
     browser.eval("window.__shoalMarker = 'still here'").await;
     agent.kill();
     let down = "tr[data-node='e2e-node'][data-status='down']";

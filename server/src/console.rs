@@ -13,7 +13,7 @@ use shoal_proto::{
         ApiToken, AuditPage, AuditQuery, CreatedApiToken, LoginRequest, Me, NewApiToken, NewUser, User,
         UserChange,
     },
-    node::{JoinToken, JoinTokens, Node, NodeChange, RemoveNode},
+    node::{JoinToken, JoinTokens, Node, NodeChange, NodeRole, RemoveNode, RoleChange},
     status::ServerStatus,
 };
 
@@ -142,6 +142,13 @@ impl Backend for ConsoleBackend {
     async fn update_node(&self, id: String, change: NodeChange) -> Result<Node, ServerFnError> {
         let caller = caller_for::<rpc::UpdateNode>()?;
         ops::nodes::update(&self.ctx, &caller, &id, change)
+            .await
+            .map_err(fail)
+    }
+
+    async fn set_node_role(&self, id: String, role: NodeRole) -> Result<Node, ServerFnError> {
+        let caller = caller_for::<rpc::SetNodeRole>()?;
+        ops::nodes::set_role(&self.ctx, &caller, &id, RoleChange { role })
             .await
             .map_err(fail)
     }

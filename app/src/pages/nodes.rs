@@ -3,7 +3,7 @@ use leptos_meta::Title;
 use send_wrapper::SendWrapper;
 use shoal_proto::{
     auth::Role,
-    node::{Availability, JoinToken, Node, NodeChange, NodeStatus},
+    node::{Availability, JoinToken, LabelsPatch, Node, NodeChange, NodeRole, NodeStatus},
 };
 
 use crate::{
@@ -14,7 +14,7 @@ use crate::{
         form_error::{FormError, failure, user_message},
     },
     format::utc_or,
-    rpc::{RemoveNode, RotateJoinToken, UpdateNode, get_join_tokens, list_nodes},
+    rpc::{RemoveNode, RotateJoinToken, SetNodeRole, UpdateNode, get_join_tokens, list_nodes},
 };
 
 /// The cluster's nodes, live: the list reloads whenever the server's event
@@ -23,9 +23,17 @@ use crate::{
 pub fn NodesPage() -> impl IntoView {
     let update = ServerAction::<UpdateNode>::new();
     let remove = ServerAction::<RemoveNode>::new();
+    let set_role = ServerAction::<SetNodeRole>::new();
     let changes = RwSignal::new(0u64);
     let nodes = Resource::new(
-        move || (changes.get(), update.version().get(), remove.version().get()),
+        move || {
+            (
+                changes.get(),
+                update.version().get(),
+                remove.version().get(),
+                set_role.version().get(),
+            )
+        },
         |_| list_nodes(),
     );
     Effect::new(move |_| {
@@ -44,6 +52,7 @@ pub fn NodesPage() -> impl IntoView {
             {(role >= Role::Admin).then(|| view! { <JoinTokensPanel /> })}
             <FormError message=failure(update.value()) id="nodes-update-error" />
             <FormError message=failure(remove.value()) id="nodes-remove-error" />
+            <FormError message=failure(set_role.value()) id="nodes-role-error" />
             <Transition fallback=|| view! { <p class="muted">"Loading nodes…"</p> }>
                 {move || Suspend::new(async move {
                     match nodes.await {
@@ -53,7 +62,7 @@ pub fn NodesPage() -> impl IntoView {
                             </p>
                         }
                             .into_any(),
-                        Ok(nodes) => view! { <NodesTable nodes role update remove /> }.into_any(),
+                        Ok(nodes) => view! { <NodesTable nodes role update remove set_role /> }.into_any(),
                         Err(error) => view! { <p class="form-error">{user_message(&error)}</p> }.into_any(),
                     }
                 })}
@@ -68,10 +77,11 @@ fn NodesTable(
     role: Role,
     update: ServerAction<UpdateNode>,
     remove: ServerAction<RemoveNode>,
+    set_role: ServerAction<SetNodeRole>,
 ) -> impl IntoView {
     let rows = nodes
         .into_iter()
-        .map(|node| view! { <NodeRow node role update remove /> })
+        .map(|node| view! { <NodeRow node role update remove set_role /> })
         .collect_view();
     view! {
         <table class="table" id="nodes-table">
@@ -100,14 +110,33 @@ fn NodeRow(
     role: Role,
     update: ServerAction<UpdateNode>,
     remove: ServerAction<RemoveNode>,
+    set_role: ServerAction<SetNodeRole>,
 ) -> impl IntoView {
     let id = node.id.clone();
     let status = node.status;
-    let labels = node
-        .labels
-        .iter()
-        .map(|(key, value)| view! { <span class="label-chip">{format!("{key}={value}")}</span> })
-        .collect_view();
+    let editable = role >= Role::Operator;
+    let labels = view! { <NodeLabels node=node.clone() editable update /> };
+    let node_role = if role >= Role::Admin {
+        let id = id.clone();
+        view! {
+            <select
+                class="node-role"
+                on:change=move |ev| {
+                    if let Ok(role) = event_target_value(&ev).parse::<NodeRole>() {
+                        set_role.dispatch(SetNodeRole { id: id.clone(), role });
+                    }
+                }
+            >
+                {NodeRole::ALL
+                    .iter()
+                    .map(|r| view! { <option value=r.as_str() selected=*r == node.role>{r.as_str()}</option> })
+                    .collect_view()}
+            </select>
+        }
+        .into_any()
+    } else {
+        view! { <span>{node.role.as_str()}</span> }.into_any()
+    };
     let availability = if role >= Role::Operator {
         let id = id.clone();
         view! {
@@ -158,7 +187,7 @@ fn NodeRow(
                 <div class="muted small"><code>{node.id.clone()}</code>" · "{node.address.clone()}</div>
             </td>
             <td><span class=format!("badge node-status status-{}", status.as_str())>{status.as_str()}</span></td>
-            <td>{node.role.as_str()}</td>
+            <td>{node_role}</td>
             <td>{availability}</td>
             <td>{format!("{}/{}", node.platform.os, node.platform.arch)}</td>
             <td>{format!("{} CPU · {}", node.resources.cpus, format_bytes(node.resources.memory_bytes))}</td>
@@ -167,6 +196,78 @@ fn NodeRow(
             <td>{utc_or(node.last_heartbeat_at, "never")}</td>
             <td>{remove_button}</td>
         </tr>
+    }
+}
+
+/// A node's labels; operators remove one with its ×, or add `key=value`.
+#[component]
+fn NodeLabels(node: Node, editable: bool, update: ServerAction<UpdateNode>) -> impl IntoView {
+    let id = StoredValue::new(node.id.clone());
+    let patch = move |labels: LabelsPatch| {
+        update.dispatch(UpdateNode {
+            id: id.get_value(),
+            change: NodeChange {
+                availability: None,
+                labels: Some(labels),
+            },
+        });
+    };
+    let chips = node
+        .labels
+        .into_iter()
+        .map(|(key, value)| {
+            let remove_key = key.clone();
+            view! {
+                <span class="label-chip">
+                    {format!("{key}={value}")}
+                    {editable.then(|| view! {
+                        <button
+                            type="button"
+                            class="label-remove"
+                            title="Remove this label"
+                            on:click=move |_| patch(LabelsPatch { add: Default::default(), remove: vec![remove_key.clone()] })
+                        >
+                            "×"
+                        </button>
+                    })}
+                </span>
+            }
+        })
+        .collect_view();
+    let draft = RwSignal::new(String::new());
+    let hint = RwSignal::new(None::<String>);
+    let add = move || {
+        let text = draft.get();
+        match text.split_once('=') {
+            Some((key, value)) if !key.trim().is_empty() => {
+                let add = [(key.trim().to_owned(), value.trim().to_owned())]
+                    .into_iter()
+                    .collect();
+                patch(LabelsPatch {
+                    add,
+                    remove: Vec::new(),
+                });
+                draft.set(String::new());
+                hint.set(None);
+            }
+            _ => hint.set(Some("write a label as key=value, e.g. zone=a".into())),
+        }
+    };
+    view! {
+        {chips}
+        {editable.then(|| view! {
+            <form class="label-add" on:submit=move |ev| { ev.prevent_default(); add(); }>
+                <input
+                    class="label-input"
+                    placeholder="key=value"
+                    aria-label="New label"
+                    prop:value=move || draft.get()
+                    on:input=move |ev| draft.set(event_target_value(&ev))
+                />
+                <button type="submit" class="button small secondary label-add-button">"Add"</button>
+            </form>
+            <FormError message=hint />
+        })}
     }
 }
 

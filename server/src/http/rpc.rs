@@ -42,6 +42,7 @@ pub const ACCESS: &[(&str, Access)] = &[
     (GetAudit::PATH, ADMIN),
     (ListNodes::PATH, VIEWER),
     (UpdateNode::PATH, OPERATOR),
+    (SetNodeRole::PATH, ADMIN),
     (RemoveNode::PATH, ADMIN),
     (GetJoinTokens::PATH, ADMIN),
     (RotateJoinToken::PATH, ADMIN),
