@@ -94,7 +94,7 @@ async fn callers(server: &TestServer) -> Vec<Caller> {
     ] {
         callers.push(Caller {
             name: format!("{name} session"),
-            cookie: Some(session_cookie(server, name).await),
+            cookie: Some(server.session_cookie(name).await),
             bearer: None,
             role: Some(role),
             broken_bearer: false,
@@ -112,7 +112,7 @@ async fn callers(server: &TestServer) -> Vec<Caller> {
 
     // A user logged in, then disabled by an admin: the session is worth nothing.
     let disabled_id = server.user("disabled", Role::Operator).await;
-    let disabled = session_cookie(server, "disabled").await;
+    let disabled = server.session_cookie("disabled").await;
     let admin = server.login("admin").await;
     let response = admin
         .patch(server.url(&format!("/api/v1/users/{disabled_id}")))
@@ -230,20 +230,8 @@ async fn every_route_and_server_function_enforces_its_access_rule() {
 /// Logging in or out ends the session a caller's cookie names; log in again.
 async fn restore_session(server: &TestServer, caller: &mut Caller) {
     if let Some(name) = &caller.relogin_as {
-        caller.cookie = Some(session_cookie(server, name).await);
+        caller.cookie = Some(server.session_cookie(name).await);
     }
-}
-
-async fn session_cookie(server: &TestServer, username: &str) -> String {
-    let response = Client::new()
-        .post(server.url("/api/v1/session"))
-        .json(&json!({ "username": username, "password": common::PASSWORD }))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), StatusCode::OK);
-    let set_cookie = response.headers()["set-cookie"].to_str().unwrap();
-    set_cookie.split(';').next().unwrap().to_owned()
 }
 
 #[test]

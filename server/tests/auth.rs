@@ -7,20 +7,6 @@ use reqwest::{Client, StatusCode};
 use serde_json::{Value, json};
 use shoal_proto::auth::Role;
 
-async fn login_cookie(server: &TestServer, username: &str) -> String {
-    let response = Client::new()
-        .post(server.url("/api/v1/session"))
-        .json(&json!({ "username": username, "password": PASSWORD }))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), StatusCode::OK);
-    let set_cookie = response.headers()["set-cookie"].to_str().unwrap().to_owned();
-    assert!(set_cookie.contains("HttpOnly"), "{set_cookie}");
-    assert!(set_cookie.contains("SameSite=Lax"), "{set_cookie}");
-    set_cookie.split(';').next().unwrap().to_owned()
-}
-
 async fn me_status(server: &TestServer, cookie: &str) -> StatusCode {
     Client::new()
         .get(server.url("/api/v1/me"))
@@ -35,7 +21,7 @@ async fn me_status(server: &TestServer, cookie: &str) -> StatusCode {
 async fn the_session_id_changes_at_login_and_the_old_one_dies() {
     let server = TestServer::start().await;
     server.user("alice", Role::Viewer).await;
-    let first = login_cookie(&server, "alice").await;
+    let first = server.session_cookie("alice").await;
     assert_eq!(me_status(&server, &first).await, StatusCode::OK);
 
     // Logging in again from the same browser must not keep the old id.
@@ -63,7 +49,7 @@ async fn the_session_id_changes_at_login_and_the_old_one_dies() {
 async fn logout_ends_the_session_on_the_server() {
     let server = TestServer::start().await;
     server.user("alice", Role::Viewer).await;
-    let cookie = login_cookie(&server, "alice").await;
+    let cookie = server.session_cookie("alice").await;
     let response = Client::new()
         .delete(server.url("/api/v1/session"))
         .header("cookie", &cookie)
@@ -82,7 +68,7 @@ async fn sessions_of_disabled_deleted_or_reset_users_end_at_once() {
     let admin = server.login("root").await;
     for change in ["disable", "reset", "delete"] {
         let id = server.user(&format!("victim-{change}"), Role::Operator).await;
-        let cookie = login_cookie(&server, &format!("victim-{change}")).await;
+        let cookie = server.session_cookie(&format!("victim-{change}")).await;
         assert_eq!(me_status(&server, &cookie).await, StatusCode::OK);
         let url = server.url(&format!("/api/v1/users/{id}"));
         let response = match change {
@@ -151,7 +137,7 @@ async fn sessions_survive_a_server_restart() {
 async fn cross_site_state_changes_are_refused() {
     let server = TestServer::start().await;
     server.user("alice", Role::Admin).await;
-    let cookie = login_cookie(&server, "alice").await;
+    let cookie = server.session_cookie("alice").await;
     let client = Client::new();
     for (header, value) in [
         ("sec-fetch-site", "cross-site"),

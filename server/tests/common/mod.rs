@@ -81,6 +81,22 @@ impl TestServer {
         client
     }
 
+    /// Logs in without a cookie jar and returns the `Cookie` header value
+    /// of the new session, asserting the cookie's protections.
+    pub async fn session_cookie(&self, username: &str) -> String {
+        let response = Client::new()
+            .post(self.url("/api/v1/session"))
+            .json(&json!({ "username": username, "password": PASSWORD }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::OK, "login as {username}");
+        let set_cookie = response.headers()["set-cookie"].to_str().unwrap().to_owned();
+        assert!(set_cookie.contains("HttpOnly"), "{set_cookie}");
+        assert!(set_cookie.contains("SameSite=Lax"), "{set_cookie}");
+        set_cookie.split(';').next().unwrap().to_owned()
+    }
+
     /// A bearer token of `role` created by `username` through the API.
     pub async fn token(&self, username: &str, role: Role) -> String {
         let client = self.login(username).await;
