@@ -39,6 +39,11 @@ async fn console_hydrates_and_reacts_without_a_reload() {
     );
 
     browser.click("#nav-toggle").await;
+    // Static assets from public/ are served from the site root.
+    let favicon = browser
+        .eval("return fetch('/favicon.svg').then(r => r.status)")
+        .await;
+    assert_eq!(favicon, 200, "the favicon from public/ is served");
     let shot = browser.screenshot("dashboard").await;
     assert!(std::fs::metadata(&shot).map(|m| m.len() > 0).unwrap_or(false));
     browser.close().await;
