@@ -107,6 +107,22 @@ impl Store {
             .await
     }
 
+    /// The row `sql` selects with `key` bound to `$1`, decoded by `decode`.
+    async fn find_one<T>(
+        &self,
+        sql: &str,
+        key: &str,
+        decode: fn(&sqlx::any::AnyRow) -> Result<T, sqlx::Error>,
+    ) -> Result<Option<T>, sqlx::Error> {
+        sqlx::query(sql)
+            .bind(key)
+            .fetch_optional(&self.pool)
+            .await?
+            .as_ref()
+            .map(decode)
+            .transpose()
+    }
+
     pub async fn close(&self) {
         self.pool.close().await;
     }

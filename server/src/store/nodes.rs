@@ -122,24 +122,12 @@ impl Store {
 
     pub async fn node_by_id(&self, id: &str) -> Result<Option<NodeRecord>, sqlx::Error> {
         let sql = format!("SELECT {COLUMNS} FROM nodes WHERE id = $1");
-        sqlx::query(&sql)
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await?
-            .as_ref()
-            .map(from_row)
-            .transpose()
+        self.find_one(&sql, id, from_row).await
     }
 
     pub async fn node_by_fingerprint(&self, fingerprint: &str) -> Result<Option<NodeRecord>, sqlx::Error> {
         let sql = format!("SELECT {COLUMNS} FROM nodes WHERE cert_fingerprint = $1");
-        sqlx::query(&sql)
-            .bind(fingerprint)
-            .fetch_optional(&self.pool)
-            .await?
-            .as_ref()
-            .map(from_row)
-            .transpose()
+        self.find_one(&sql, fingerprint, from_row).await
     }
 
     pub async fn removed_node(&self, fingerprint: &str) -> Result<Option<RemovedNode>, sqlx::Error> {

@@ -59,13 +59,7 @@ impl Store {
 
     pub async fn token_by_id(&self, id: &str) -> Result<Option<TokenRecord>, sqlx::Error> {
         let sql = format!("SELECT {COLUMNS} FROM api_tokens WHERE id = $1");
-        sqlx::query(&sql)
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await?
-            .as_ref()
-            .map(from_row)
-            .transpose()
+        self.find_one(&sql, id, from_row).await
     }
 
     pub async fn tokens_of_user(&self, user_id: &str) -> Result<Vec<ApiToken>, sqlx::Error> {

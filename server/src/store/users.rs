@@ -59,24 +59,12 @@ impl Store {
 
     pub async fn user_by_id(&self, id: &str) -> Result<Option<UserRecord>, sqlx::Error> {
         let sql = format!("SELECT {COLUMNS} FROM users WHERE id = $1");
-        sqlx::query(&sql)
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await?
-            .as_ref()
-            .map(from_row)
-            .transpose()
+        self.find_one(&sql, id, from_row).await
     }
 
     pub async fn user_by_name(&self, username: &str) -> Result<Option<UserRecord>, sqlx::Error> {
         let sql = format!("SELECT {COLUMNS} FROM users WHERE username = $1");
-        sqlx::query(&sql)
-            .bind(username)
-            .fetch_optional(&self.pool)
-            .await?
-            .as_ref()
-            .map(from_row)
-            .transpose()
+        self.find_one(&sql, username, from_row).await
     }
 
     pub async fn list_users(&self) -> Result<Vec<User>, sqlx::Error> {
