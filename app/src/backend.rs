@@ -10,6 +10,7 @@ use leptos::prelude::*;
 use shoal_proto::{
     auth::{ApiToken, AuditPage, AuditQuery, CreatedApiToken, Me, NewApiToken, NewUser, User, UserChange},
     node::{JoinToken, JoinTokens, Node, NodeChange, NodeRole},
+    service::{Revision, RevisionDiff, Service, ServiceSpec, Task, TaskFilter},
     status::ServerStatus,
 };
 
@@ -47,6 +48,19 @@ pub trait Backend: Send + Sync + 'static {
     async fn remove_node(&self, id: String, force: bool) -> Result<(), ServerFnError>;
     async fn join_tokens(&self) -> Result<JoinTokens, ServerFnError>;
     async fn rotate_join_token(&self, role: String) -> Result<JoinToken, ServerFnError>;
+
+    async fn list_services(&self) -> Result<Vec<Service>, ServerFnError>;
+    /// By id or by name.
+    async fn get_service(&self, id: String) -> Result<Service, ServerFnError>;
+    async fn create_service(&self, spec: ServiceSpec) -> Result<Service, ServerFnError>;
+    /// Replaces the spec: a new revision.
+    async fn update_service(&self, id: String, spec: ServiceSpec) -> Result<Service, ServerFnError>;
+    async fn scale_service(&self, id: String, replicas: u64) -> Result<Service, ServerFnError>;
+    async fn delete_service(&self, id: String) -> Result<(), ServerFnError>;
+    /// Newest first.
+    async fn service_revisions(&self, id: String) -> Result<Vec<Revision>, ServerFnError>;
+    async fn revision_diff(&self, id: String, from: u64, to: u64) -> Result<RevisionDiff, ServerFnError>;
+    async fn list_tasks(&self, filter: TaskFilter) -> Result<Vec<Task>, ServerFnError>;
 }
 
 pub type SharedBackend = Arc<dyn Backend>;

@@ -5,9 +5,12 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::node::Node;
+use crate::{
+    node::Node,
+    service::{Service, Task},
+};
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type")]
 pub enum Event {
     #[serde(rename = "node.joined")]
@@ -21,6 +24,14 @@ pub enum Event {
     /// The node as it was when removed.
     #[serde(rename = "node.removed")]
     NodeRemoved { node: Node },
+    /// Created, changed (a new revision, a scale) or its task counts moved.
+    #[serde(rename = "service.updated")]
+    ServiceUpdated { service: Service },
+    #[serde(rename = "service.removed")]
+    ServiceRemoved { id: String, name: String },
+    /// A task was created, placed, changed state or was removed from history.
+    #[serde(rename = "task.updated")]
+    TaskUpdated { task: Task },
     /// The stream fell behind and skipped events: reload what is shown.
     #[serde(rename = "resync")]
     Resync,

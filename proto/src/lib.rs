@@ -7,5 +7,6 @@ pub mod event;
 pub mod framing;
 pub mod join_token;
 pub mod node;
+pub mod service;
 pub mod status;
 pub mod wire;

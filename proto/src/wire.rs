@@ -15,9 +15,12 @@
 //!   agent sends its `inventory` and a `heartbeat` every interval, each
 //!   answered by one from the server so both sides notice a dead peer.
 //!
+//! After `welcome` the server sends the node's whole `assignments` set, then
+//! `assignment_changes` as the orchestrator decides; the agent makes its
+//! Docker engine match and sends a `task_status` for every change it sees.
+//!
 //! Either side ends a connection it cannot continue; the server first sends
-//! `refused` with a code and a message for the user. Later messages (task
-//! assignments, status reports) join these enums on the same session.
+//! `refused` with a code and a message for the user.
 
 use std::collections::BTreeMap;
 
@@ -26,6 +29,9 @@ use serde::{Deserialize, Serialize, de::DeserializeOwned};
 use crate::{
     auth::FieldError,
     node::{HOSTNAME_MAX, check_hostname},
+    service::{
+        DesiredState, Duration, HealthCheck, PortConfig, Protocol, PullPolicy, RegistryAuth, TaskState,
+    },
 };
 
 pub const PROTOCOL_VERSION: u32 = 1;
@@ -46,22 +52,96 @@ pub const DEFAULT_PORT: u16 = 8302;
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum AgentMessage {
-    FetchCa { protocol: u32 },
+    FetchCa {
+        protocol: u32,
+    },
     Join(JoinRequest),
-    Hello { protocol: u32 },
+    Hello {
+        protocol: u32,
+    },
     Inventory(Inventory),
     Heartbeat,
+    /// A task changed state, or the agent (re)reports it after connecting.
+    TaskStatus(TaskReport),
 }
 
 /// Server to agent.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum ServerMessage {
-    CaCertificate { pem: String },
+    CaCertificate {
+        pem: String,
+    },
     Joined(NodeIdentity),
     Welcome(Welcome),
     Heartbeat,
     Refused(Refusal),
+    /// Every task the node should know about, sent after `welcome`: tasks
+    /// absent from it are not the node's and their containers go.
+    Assignments {
+        tasks: Vec<Assignment>,
+    },
+    /// Changes to that set since the last message.
+    AssignmentChanges {
+        upsert: Vec<Assignment>,
+        /// Task ids whose containers the node removes.
+        remove: Vec<String>,
+    },
+}
+
+/// One task the node runs (or stops, when `desired` is `shutdown`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Assignment {
+    pub task_id: String,
+    pub service_id: String,
+    pub service_name: String,
+    /// Replicated services: the slot. Global: `None`.
+    pub slot: Option<u64>,
+    pub revision: u64,
+    pub desired: DesiredState,
+    pub container: ContainerSpec,
+}
+
+/// What the agent needs to run a task's container; taken from the service
+/// spec by the server.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ContainerSpec {
+    pub image: String,
+    pub entrypoint: Option<Vec<String>>,
+    pub command: Option<Vec<String>>,
+    pub environment: BTreeMap<String, String>,
+    pub ports: Vec<PortConfig>,
+    pub healthcheck: Option<HealthCheck>,
+    /// Limits in Docker's units: nano-CPUs and bytes.
+    pub nano_cpus: Option<i64>,
+    pub memory_bytes: Option<i64>,
+    pub stop_grace_period: Duration,
+    pub pull_policy: PullPolicy,
+    pub registry_auth: Option<RegistryAuth>,
+}
+
+/// A task's state as its node sees it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TaskReport {
+    pub task_id: String,
+    pub state: TaskState,
+    /// Why ("pulling shoal-demo:v2", "started", "exited with code 1").
+    pub message: String,
+    pub error: Option<String>,
+    pub container_id: Option<String>,
+    pub exit_code: Option<i64>,
+    /// `None` when the container has no health check.
+    pub healthy: Option<bool>,
+    pub ports: Vec<PortBinding>,
+}
+
+/// Where a container's port is reachable on its node.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PortBinding {
+    pub target: u16,
+    pub protocol: Protocol,
+    pub host_ip: String,
+    pub host_port: u16,
 }
 
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]

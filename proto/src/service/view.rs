@@ -1,0 +1,52 @@
+//! Services and revisions as the console and the REST API see them.
+
+use serde::{Deserialize, Serialize};
+
+use super::{FieldChange, ServiceSpec};
+use crate::auth::Millis;
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Service {
+    pub id: String,
+    pub name: String,
+    /// The current revision's number and spec.
+    pub revision: u64,
+    pub spec: ServiceSpec,
+    pub created_at: Millis,
+    pub updated_at: Millis,
+    pub tasks: TaskCounts,
+}
+
+/// How a service's tasks are doing, for lists.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TaskCounts {
+    /// Replicas wanted; for global services, the eligible nodes.
+    pub desired: u64,
+    pub running: u64,
+    /// Waiting for a node.
+    pub pending: u64,
+}
+
+/// One immutable version of a service's spec.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Revision {
+    pub service_id: String,
+    pub number: u64,
+    pub spec: ServiceSpec,
+    /// Who made the change: a username, a token's name, `system`.
+    pub author: String,
+    pub created_at: Millis,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RevisionDiff {
+    pub from: u64,
+    pub to: u64,
+    pub changes: Vec<FieldChange>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Scale {
+    pub replicas: u64,
+}
