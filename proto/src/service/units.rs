@@ -146,7 +146,7 @@ impl std::fmt::Display for ByteSize {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let (unit, factor) = BYTE_UNITS
             .iter()
-            .find(|(_, factor)| self.0 != 0 && self.0 % factor == 0)
+            .find(|(_, factor)| self.0 != 0 && self.0.is_multiple_of(*factor))
             .copied()
             .unwrap_or(("b", 1));
         let unit = if unit == "b" {
@@ -175,6 +175,123 @@ impl<'de> Deserialize<'de> for ByteSize {
         match Raw::deserialize(deserializer)? {
             Raw::Number(bytes) => Ok(ByteSize(bytes)),
             Raw::Text(text) => text.parse().map_err(serde::de::Error::custom),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn duration(raw: &str) -> Duration {
+        raw.parse().unwrap()
+    }
+
+    #[test]
+    fn durations_parse_go_style() {
+        assert_eq!(duration("1m30s"), Duration::from_secs(90));
+        assert_eq!(duration("0s"), Duration::ZERO);
+        assert_eq!(duration("250ms"), Duration::from_millis(250));
+        assert_eq!(duration("1.5s"), Duration::from_millis(1500));
+        assert_eq!(duration("2h45m"), Duration::from_secs(9900));
+        assert_eq!(duration(" 5s "), Duration::from_secs(5));
+        assert_eq!(
+            duration("1s500ms").as_std(),
+            std::time::Duration::from_millis(1500)
+        );
+    }
+
+    #[test]
+    fn bad_durations_say_what_to_write() {
+        let error = "5x".parse::<Duration>().unwrap_err();
+        assert_eq!(
+            error,
+            r#""5x" is not a duration: write a number and a unit (h, m, s, ms), e.g. "5s" or "1m30s""#
+        );
+        for bad in ["", "5", "s", "-1s", "1 s", "5sec", "1.2.3s", "1e3s"] {
+            assert!(
+                bad.parse::<Duration>().unwrap_err().contains("not a duration"),
+                "{bad:?}"
+            );
+        }
+        assert!(
+            "99999999999h"
+                .parse::<Duration>()
+                .unwrap_err()
+                .contains("too long")
+        );
+    }
+
+    #[test]
+    fn durations_display_as_the_shortest_exact_string_and_round_trip() {
+        for (millis, text) in [
+            (0, "0s"),
+            (1, "1ms"),
+            (1500, "1s500ms"),
+            (90_000, "1m30s"),
+            (3_600_000, "1h"),
+            (90_061_001, "25h1m1s1ms"),
+        ] {
+            let value = Duration::from_millis(millis);
+            assert_eq!(value.to_string(), text);
+            assert_eq!(duration(text), value);
+            let json = serde_json::to_string(&value).unwrap();
+            assert_eq!(json, format!("\"{text}\""));
+            assert_eq!(serde_json::from_str::<Duration>(&json).unwrap(), value);
+        }
+        assert!(serde_json::from_str::<Duration>("5").is_err());
+    }
+
+    #[test]
+    fn byte_sizes_parse_dockers_units() {
+        for (raw, bytes) in [
+            ("64M", 64 << 20),
+            ("64m", 64 << 20),
+            ("64mb", 64 << 20),
+            ("64MB", 64 << 20),
+            ("1g", 1 << 30),
+            ("512k", 512 << 10),
+            ("100b", 100),
+            ("100", 100),
+            ("0", 0),
+        ] {
+            assert_eq!(raw.parse::<ByteSize>().unwrap(), ByteSize(bytes), "{raw}");
+        }
+        assert_eq!(
+            serde_json::from_str::<ByteSize>("1048576").unwrap(),
+            ByteSize(1 << 20)
+        );
+        assert_eq!(
+            serde_json::from_str::<ByteSize>("\"1G\"").unwrap(),
+            ByteSize(1 << 30)
+        );
+        for bad in ["", "M", "12x", "-1", "1.5G", "64 M", "64mib"] {
+            let error = bad.parse::<ByteSize>().unwrap_err();
+            assert!(error.contains("is not a size"), "{bad:?}: {error}");
+        }
+        assert!(
+            "99999999999g"
+                .parse::<ByteSize>()
+                .unwrap_err()
+                .contains("too large")
+        );
+        assert!(serde_json::from_str::<ByteSize>("-5").is_err());
+    }
+
+    #[test]
+    fn byte_sizes_display_in_the_largest_exact_unit_and_round_trip() {
+        for (bytes, text) in [
+            (0, "0"),
+            (1000, "1000"),
+            (1024, "1K"),
+            (6 << 20, "6M"),
+            ((1 << 30) + (1 << 20), "1025M"),
+            (1 << 30, "1G"),
+        ] {
+            let size = ByteSize(bytes);
+            assert_eq!(size.to_string(), text);
+            assert_eq!(text.parse::<ByteSize>().unwrap(), size);
+            assert_eq!(serde_json::to_string(&size).unwrap(), format!("\"{text}\""));
         }
     }
 }
