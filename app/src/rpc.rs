@@ -7,8 +7,11 @@ use leptos::prelude::*;
 use shoal_proto::{
     auth::{ApiToken, AuditPage, AuditQuery, CreatedApiToken, Me, Role, User, UserChange},
     node::{JoinToken, JoinTokens, Node, NodeChange, NodeRole},
+    service::{Revision, RevisionDiff, Service, ServiceSpec, Task, TaskFilter},
     status::ServerStatus,
 };
+// A spec nests lists of objects, which form encoding cannot carry.
+use server_fn::codec::Json;
 
 #[cfg(feature = "ssr")]
 use crate::backend::use_backend;
@@ -129,4 +132,49 @@ pub async fn get_join_tokens() -> Result<JoinTokens, ServerFnError> {
 #[server(prefix = "/rpc")]
 pub async fn rotate_join_token(role: String) -> Result<JoinToken, ServerFnError> {
     use_backend()?.rotate_join_token(role).await
+}
+
+#[server(prefix = "/rpc")]
+pub async fn list_services() -> Result<Vec<Service>, ServerFnError> {
+    use_backend()?.list_services().await
+}
+
+#[server(prefix = "/rpc")]
+pub async fn get_service(id: String) -> Result<Service, ServerFnError> {
+    use_backend()?.get_service(id).await
+}
+
+#[server(prefix = "/rpc", input = Json)]
+pub async fn create_service(spec: ServiceSpec) -> Result<Service, ServerFnError> {
+    use_backend()?.create_service(spec).await
+}
+
+#[server(prefix = "/rpc", input = Json)]
+pub async fn update_service(id: String, spec: ServiceSpec) -> Result<Service, ServerFnError> {
+    use_backend()?.update_service(id, spec).await
+}
+
+#[server(prefix = "/rpc")]
+pub async fn scale_service(id: String, replicas: u64) -> Result<Service, ServerFnError> {
+    use_backend()?.scale_service(id, replicas).await
+}
+
+#[server(prefix = "/rpc")]
+pub async fn delete_service(id: String) -> Result<(), ServerFnError> {
+    use_backend()?.delete_service(id).await
+}
+
+#[server(prefix = "/rpc")]
+pub async fn list_service_revisions(id: String) -> Result<Vec<Revision>, ServerFnError> {
+    use_backend()?.service_revisions(id).await
+}
+
+#[server(prefix = "/rpc")]
+pub async fn get_revision_diff(id: String, from: u64, to: u64) -> Result<RevisionDiff, ServerFnError> {
+    use_backend()?.revision_diff(id, from, to).await
+}
+
+#[server(prefix = "/rpc", input = Json)]
+pub async fn list_tasks(filter: TaskFilter) -> Result<Vec<Task>, ServerFnError> {
+    use_backend()?.list_tasks(filter).await
 }

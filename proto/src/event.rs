@@ -26,7 +26,7 @@ pub enum Event {
     NodeRemoved { node: Node },
     /// Created, changed (a new revision, a scale) or its task counts moved.
     #[serde(rename = "service.updated")]
-    ServiceUpdated { service: Service },
+    ServiceUpdated { service: Box<Service> },
     #[serde(rename = "service.removed")]
     ServiceRemoved { id: String, name: String },
     /// A task was created, placed, changed state or was removed from history.

@@ -126,6 +126,12 @@ pub struct ServerArgs {
     /// down (1 to 100).
     #[arg(long, env = "SHOAL_HEARTBEAT_MISSES", default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=100), value_name = "COUNT")]
     pub heartbeat_misses: u32,
+
+    /// How long a node may stay down, after it missed its heartbeats, before
+    /// its tasks are started on other nodes (e.g. 30s, 5m). Short moves
+    /// tasks sooner; long rides out brief network trouble without churn.
+    #[arg(long, env = "SHOAL_RESCHEDULE_AFTER", default_value = "30s", value_parser = humantime::parse_duration, value_name = "DURATION")]
+    pub reschedule_after: Duration,
 }
 
 fn parse_heartbeat_interval(raw: &str) -> Result<Duration, String> {
@@ -154,6 +160,7 @@ pub struct AgentSettings {
     pub listen: SocketAddr,
     pub advertise: Option<String>,
     pub heartbeat: Heartbeat,
+    pub reschedule_after: Duration,
 }
 
 impl ServerArgs {
@@ -178,6 +185,7 @@ impl ServerArgs {
                     interval: self.heartbeat_interval,
                     misses: self.heartbeat_misses,
                 },
+                reschedule_after: self.reschedule_after,
             },
         }
     }
@@ -202,6 +210,7 @@ impl Config {
                 listen: SocketAddr::from(([127, 0, 0, 1], 0)),
                 advertise: None,
                 heartbeat: Heartbeat::default(),
+                reschedule_after: Duration::from_secs(30),
             },
         }
     }

@@ -14,6 +14,7 @@ use shoal_proto::{
         UserChange,
     },
     node::{JoinToken, JoinTokens, Node, NodeChange, NodeRole, RemoveNode, RoleChange},
+    service::{Revision, RevisionDiff, Service, ServiceSpec, Task, TaskFilter},
     status::ServerStatus,
 };
 
@@ -170,5 +171,58 @@ impl Backend for ConsoleBackend {
         ops::join_tokens::rotate(&self.ctx, &caller, &role)
             .await
             .map_err(fail)
+    }
+
+    async fn list_services(&self) -> Result<Vec<Service>, ServerFnError> {
+        caller_for::<rpc::ListServices>()?;
+        ops::services::list(&self.ctx).await.map_err(fail)
+    }
+
+    async fn get_service(&self, id: String) -> Result<Service, ServerFnError> {
+        caller_for::<rpc::GetService>()?;
+        ops::services::get(&self.ctx, &id).await.map_err(fail)
+    }
+
+    async fn create_service(&self, spec: ServiceSpec) -> Result<Service, ServerFnError> {
+        let caller = caller_for::<rpc::CreateService>()?;
+        ops::services::create(&self.ctx, &caller, spec)
+            .await
+            .map_err(fail)
+    }
+
+    async fn update_service(&self, id: String, spec: ServiceSpec) -> Result<Service, ServerFnError> {
+        let caller = caller_for::<rpc::UpdateService>()?;
+        ops::services::update(&self.ctx, &caller, &id, spec)
+            .await
+            .map_err(fail)
+    }
+
+    async fn scale_service(&self, id: String, replicas: u64) -> Result<Service, ServerFnError> {
+        let caller = caller_for::<rpc::ScaleService>()?;
+        ops::services::scale(&self.ctx, &caller, &id, replicas)
+            .await
+            .map_err(fail)
+    }
+
+    async fn delete_service(&self, id: String) -> Result<(), ServerFnError> {
+        let caller = caller_for::<rpc::DeleteService>()?;
+        ops::services::delete(&self.ctx, &caller, &id).await.map_err(fail)
+    }
+
+    async fn service_revisions(&self, id: String) -> Result<Vec<Revision>, ServerFnError> {
+        caller_for::<rpc::ListServiceRevisions>()?;
+        ops::services::revisions(&self.ctx, &id).await.map_err(fail)
+    }
+
+    async fn revision_diff(&self, id: String, from: u64, to: u64) -> Result<RevisionDiff, ServerFnError> {
+        caller_for::<rpc::GetRevisionDiff>()?;
+        ops::services::revision_diff(&self.ctx, &id, Some(from), Some(to))
+            .await
+            .map_err(fail)
+    }
+
+    async fn list_tasks(&self, filter: TaskFilter) -> Result<Vec<Task>, ServerFnError> {
+        caller_for::<rpc::ListTasks>()?;
+        ops::tasks::list(&self.ctx, &filter).await.map_err(fail)
     }
 }

@@ -11,11 +11,13 @@ use crate::{
     ca::ClusterCa,
     config::Config,
     console::ConsoleBackend,
+    dispatcher::Dispatcher,
     error::StartupError,
     events::EventBus,
     gateway::Gateway,
     http::{self, AppState},
     ops::{self, Ctx},
+    orchestrator::{self, Orchestrator, Wakeups},
     presence::Presence,
     site,
     store::Store,
@@ -26,12 +28,13 @@ pub struct Application {
     router: Router,
     gateway: Gateway,
     ctx: Ctx,
+    wakeups: Wakeups,
     setup_token: Option<String>,
 }
 
 impl Application {
     pub async fn build(config: Config) -> Result<Self, StartupError> {
-        let mut ctx = open_context(&config).await?;
+        let (mut ctx, wakeups) = open_parts(&config).await?;
         let sessions = session::layer(&config.database_url, config.sessions)
             .await
             .map_err(|source| StartupError::Database {
@@ -62,6 +65,7 @@ impl Application {
             router: http::router(state, sessions),
             gateway,
             ctx,
+            wakeups,
             setup_token,
         })
     }
@@ -98,6 +102,7 @@ impl Application {
             );
         }
         let agents = tokio::spawn(self.gateway.run());
+        let orchestrator = tokio::spawn(orchestrator::run(self.ctx.clone(), self.wakeups));
         let served = axum::serve(
             self.listener,
             self.router.into_make_service_with_connect_info::<SocketAddr>(),
@@ -106,6 +111,7 @@ impl Application {
         .await;
         // Ends every agent connection too; agents reconnect to the next server.
         agents.abort();
+        orchestrator.abort();
         self.ctx.store.close().await;
         served.map_err(StartupError::Serve)
     }
@@ -115,6 +121,11 @@ impl Application {
 /// without the HTTP side and the gateway: also what `shoal-server admin
 /// create` needs.
 pub async fn open_context(config: &Config) -> Result<Ctx, StartupError> {
+    open_parts(config).await.map(|(ctx, _)| ctx)
+}
+
+/// The context, and the orchestrator's wake-ups for the server that runs it.
+async fn open_parts(config: &Config) -> Result<(Ctx, Wakeups), StartupError> {
     prepare_data_dir(&config.data_dir).map_err(|source| StartupError::DataDir {
         path: config.data_dir.clone(),
         source,
@@ -123,6 +134,7 @@ pub async fn open_context(config: &Config) -> Result<Ctx, StartupError> {
     let cluster_id = store.cluster_id().await?;
     let ca = ClusterCa::load_or_create(&config.data_dir, &cluster_id)?;
     let presence = Presence::with_nodes(store.node_ids().await?);
+    let (orchestrator, wakeups) = Orchestrator::new();
     let ctx = Ctx {
         store,
         throttle: Arc::new(Throttle::default()),
@@ -135,9 +147,12 @@ pub async fn open_context(config: &Config) -> Result<Ctx, StartupError> {
         heartbeat: config.agents.heartbeat,
         // Settled by `Gateway::bind` once the port is known.
         agent_address: config.agents.listen.to_string().into(),
+        reschedule_after: config.agents.reschedule_after,
+        orchestrator,
+        dispatcher: Arc::new(Dispatcher::default()),
     };
     ops::join_tokens::ensure(&ctx).await?;
-    Ok(ctx)
+    Ok((ctx, wakeups))
 }
 
 fn hostname() -> String {

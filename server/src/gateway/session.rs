@@ -3,11 +3,11 @@
 //! is timer-driven: one deadline per connection, pushed back by every
 //! message, and nothing polls.
 
-use std::net::SocketAddr;
+use std::{collections::HashMap, net::SocketAddr};
 
 use shoal_proto::{
     framing::ServerFrames,
-    wire::{AgentMessage, Refusal, RefusalCode, ServerMessage, Welcome},
+    wire::{AgentMessage, Assignment, Refusal, RefusalCode, ServerMessage, Welcome},
 };
 use tokio::{
     io::{AsyncRead, AsyncWrite},
@@ -16,6 +16,7 @@ use tokio::{
 
 use super::{finish, invalid, refusal};
 use crate::{
+    dispatcher,
     ops::{self, Ctx},
     presence::Ticket,
     store::{NodeRecord, now_millis},
@@ -66,6 +67,9 @@ pub async fn run<S: AsyncRead + AsyncWrite + Unpin>(
         Ok(()) => converse(&ctx, &mut frames, id, ticket, peer).await,
         Err(error) => (Ending::Lost(error.to_string()), Instant::now()),
     };
+    // Running tasks on a node that went away is the orchestrator's business
+    // now (it moves them after the grace).
+    ctx.orchestrator.cluster_changed();
     match ending {
         Ending::Missed => {
             tracing::warn!(
@@ -111,9 +115,23 @@ async fn converse<S: AsyncRead + AsyncWrite + Unpin>(
 ) -> (Ending, Instant) {
     let Ticket { session, mut kicked } = ticket;
     let mut last_seen = Instant::now();
+    // Subscribed before the first read, so no change slips in between.
+    let mut nudges = ctx.dispatcher.subscribe(id);
+    let mut sent = match send_full_set(ctx, frames, id).await {
+        Ok(sent) => sent,
+        Err(ending) => return (ending, last_seen),
+    };
     loop {
         let message = tokio::select! {
             frame = frames.recv() => frame,
+            changed = nudges.changed() => {
+                if changed.is_ok()
+                    && let Err(ending) = send_changes(ctx, frames, id, &mut sent).await
+                {
+                    return (ending, last_seen);
+                }
+                continue;
+            }
             () = sleep_until(ctx.heartbeat.deadline(last_seen)) => {
                 if ctx.heartbeat.is_down(last_seen, Instant::now()) {
                     return (Ending::Missed, last_seen);
@@ -147,12 +165,61 @@ async fn converse<S: AsyncRead + AsyncWrite + Unpin>(
                     return (Ending::Refused(refusal(error)), last_seen);
                 }
             }
+            AgentMessage::TaskStatus(report) => {
+                if let Err(error) = ops::tasks::report(ctx, id, &report).await {
+                    tracing::error!(%error, node = id, task = %report.task_id, "cannot record a task report");
+                }
+            }
             AgentMessage::FetchCa { .. } | AgentMessage::Join(_) | AgentMessage::Hello { .. } => {
-                let refused = invalid("a session takes heartbeats and inventory only".into());
+                let refused = invalid("a session takes heartbeats, inventory and task reports only".into());
                 return (Ending::Refused(refused), last_seen);
             }
         }
     }
+}
+
+/// What the node was last sent, by task id.
+type Sent = HashMap<String, Assignment>;
+
+/// The node's whole assignment set, right after the welcome.
+async fn send_full_set<S: AsyncRead + AsyncWrite + Unpin>(
+    ctx: &Ctx,
+    frames: &mut ServerFrames<S>,
+    id: &str,
+) -> Result<Sent, Ending> {
+    let tasks = load_assignments(ctx, id).await?;
+    frames
+        .send(&ServerMessage::Assignments { tasks: tasks.clone() })
+        .await
+        .map_err(|error| Ending::Lost(error.to_string()))?;
+    Ok(tasks.into_iter().map(|a| (a.task_id.clone(), a)).collect())
+}
+
+/// What changed in the node's set since it was last sent, if anything.
+async fn send_changes<S: AsyncRead + AsyncWrite + Unpin>(
+    ctx: &Ctx,
+    frames: &mut ServerFrames<S>,
+    id: &str,
+    sent: &mut Sent,
+) -> Result<(), Ending> {
+    let current = load_assignments(ctx, id).await?;
+    let (upsert, remove) = dispatcher::changes(sent, &current);
+    if upsert.is_empty() && remove.is_empty() {
+        return Ok(());
+    }
+    frames
+        .send(&ServerMessage::AssignmentChanges { upsert, remove })
+        .await
+        .map_err(|error| Ending::Lost(error.to_string()))?;
+    *sent = current.into_iter().map(|a| (a.task_id.clone(), a)).collect();
+    Ok(())
+}
+
+async fn load_assignments(ctx: &Ctx, id: &str) -> Result<Vec<Assignment>, Ending> {
+    dispatcher::assignments(ctx, id).await.map_err(|error| {
+        tracing::error!(%error, node = id, "cannot read a node's assignments");
+        Ending::Lost(format!("the server cannot read the node's assignments: {error}"))
+    })
 }
 
 /// The node a client certificate belongs to, or why it is refused.

@@ -46,6 +46,15 @@ pub const ACCESS: &[(&str, Access)] = &[
     (RemoveNode::PATH, ADMIN),
     (GetJoinTokens::PATH, ADMIN),
     (RotateJoinToken::PATH, ADMIN),
+    (ListServices::PATH, VIEWER),
+    (GetService::PATH, VIEWER),
+    (CreateService::PATH, OPERATOR),
+    (UpdateService::PATH, OPERATOR),
+    (ScaleService::PATH, OPERATOR),
+    (DeleteService::PATH, OPERATOR),
+    (ListServiceRevisions::PATH, VIEWER),
+    (GetRevisionDiff::PATH, VIEWER),
+    (ListTasks::PATH, VIEWER),
 ];
 
 pub fn access_of(path: &str) -> Option<Access> {

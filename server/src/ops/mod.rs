@@ -6,9 +6,11 @@
 pub mod audit;
 pub mod join_tokens;
 pub mod nodes;
+pub mod services;
 pub mod session;
 pub mod setup;
 pub mod status;
+pub mod tasks;
 pub mod tokens;
 pub mod users;
 
@@ -17,7 +19,9 @@ use std::{sync::Arc, time::Instant};
 use crate::{
     auth::{session::SessionSettings, throttle::Throttle},
     ca::ClusterCa,
+    dispatcher::Dispatcher,
     events::EventBus,
+    orchestrator::Orchestrator,
     presence::{Heartbeat, Presence},
     store::Store,
 };
@@ -37,4 +41,9 @@ pub struct Ctx {
     pub heartbeat: Heartbeat,
     /// The address agents dial, as join commands name it.
     pub agent_address: Arc<str>,
+    /// How long a node may stay down before its tasks move elsewhere
+    /// (beyond the heartbeat tolerance).
+    pub reschedule_after: std::time::Duration,
+    pub orchestrator: Orchestrator,
+    pub dispatcher: Arc<Dispatcher>,
 }

@@ -5,7 +5,9 @@
 mod audit;
 mod join_tokens;
 mod nodes;
+mod services;
 mod setup;
+mod tasks;
 mod tokens;
 mod users;
 
@@ -14,6 +16,8 @@ use std::{path::Path, str::FromStr};
 pub use audit::NewAuditEntry;
 pub use join_tokens::JoinTokenRow;
 pub use nodes::{NewNodeRow, NodeRecord, RemovedNode};
+pub use services::{RevisionError, RevisionRecord, ServiceRecord};
+pub use tasks::{TaskQuery, TaskRecord, TaskWrite};
 pub use tokens::{NewTokenRow, TokenRecord};
 pub use users::UserRecord;
 
@@ -46,6 +50,15 @@ impl DatabaseKind {
             Self::Sqlite => "SQLite",
         }
     }
+}
+
+fn decode_error(error: impl std::error::Error + Send + Sync + 'static) -> sqlx::Error {
+    sqlx::Error::Decode(Box::new(error))
+}
+
+/// Counts as the database stores them; no count Shoal keeps comes near the limit.
+fn as_bigint(n: u64) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
 }
 
 /// Now, as the store records times: Unix milliseconds.

@@ -7,7 +7,7 @@ use shoal_proto::{
 };
 use sqlx::{Row, any::AnyRow};
 
-use super::{Store, now_millis};
+use super::{Store, as_bigint, decode_error, now_millis};
 
 /// A node as stored. Its `status` is always `unknown` here: the live status
 /// comes from `presence`.
@@ -35,10 +35,6 @@ pub struct NewNodeRow<'a> {
 
 const COLUMNS: &str = "id, hostname, role, availability, labels, cert_fingerprint, address, os, arch, \
      cpus, memory_bytes, engine_version, agent_version, joined_at, last_heartbeat_at";
-
-fn decode_error(error: impl std::error::Error + Send + Sync + 'static) -> sqlx::Error {
-    sqlx::Error::Decode(Box::new(error))
-}
 
 fn from_row(row: &AnyRow) -> Result<NodeRecord, sqlx::Error> {
     let role: String = row.try_get("role")?;
@@ -75,10 +71,6 @@ fn from_row(row: &AnyRow) -> Result<NodeRecord, sqlx::Error> {
 
 fn labels_json(labels: &BTreeMap<String, String>) -> String {
     serde_json::to_string(labels).unwrap_or_else(|_| "{}".to_owned())
-}
-
-fn as_bigint(n: u64) -> i64 {
-    i64::try_from(n).unwrap_or(i64::MAX)
 }
 
 impl Store {

@@ -6,6 +6,7 @@
 mod accounts;
 mod events;
 mod nodes;
+mod services;
 
 use axum::{
     Router,
@@ -13,7 +14,7 @@ use axum::{
     http::Method,
     middleware::{self, Next},
     response::{IntoResponse, Response},
-    routing::{MethodRouter, delete, get, patch, post},
+    routing::{MethodRouter, delete, get, patch, post, put},
 };
 use shoal_proto::auth::Role;
 
@@ -92,6 +93,34 @@ pub fn routes() -> Vec<(ApiRoute, MethodRouter<AppState>)> {
             route("POST", "/api/v1/join-tokens/{id}/rotate", ADMIN),
             post(nodes::rotate_join_token),
         ),
+        (route("GET", "/api/v1/services", VIEWER), get(services::list)),
+        (
+            route("POST", "/api/v1/services", OPERATOR),
+            post(services::create),
+        ),
+        (route("GET", "/api/v1/services/{id}", VIEWER), get(services::get)),
+        (
+            route("PUT", "/api/v1/services/{id}", OPERATOR),
+            put(services::update),
+        ),
+        (
+            route("DELETE", "/api/v1/services/{id}", OPERATOR),
+            delete(services::delete),
+        ),
+        (
+            route("POST", "/api/v1/services/{id}/scale", OPERATOR),
+            post(services::scale),
+        ),
+        (
+            route("GET", "/api/v1/services/{id}/revisions", VIEWER),
+            get(services::revisions),
+        ),
+        (
+            route("GET", "/api/v1/services/{id}/revisions/diff", VIEWER),
+            get(services::diff),
+        ),
+        (route("GET", "/api/v1/tasks", VIEWER), get(services::tasks)),
+        (route("GET", "/api/v1/tasks/{id}", VIEWER), get(services::task)),
         (route("GET", "/api/v1/events", VIEWER), get(events::stream)),
     ]
 }

@@ -1,0 +1,276 @@
+//! Where a task goes: a pure function over nodes and what already runs on
+//! them. Filters first (ready, active, constraints, max per node, free
+//! reservations, free host ports), each able to say why nothing is left;
+//! then a ranking that spreads: over the values of each preference label,
+//! then fewest tasks of this service, then fewest tasks overall.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use shoal_proto::{
+    node::{Availability, Node, NodeStatus},
+    service::{Constraint, Preference, ServiceSpec},
+};
+
+use crate::store::TaskRecord;
+
+/// What one task asks of its node.
+#[derive(Clone, Debug)]
+pub struct Demand {
+    pub service_id: String,
+    pub constraints: Vec<Constraint>,
+    pub preferences: Vec<Preference>,
+    /// 0: no limit.
+    pub max_per_node: u64,
+    pub nano_cpus: i64,
+    pub memory: i64,
+    pub host_ports: Vec<String>,
+}
+
+impl Demand {
+    pub fn of(service_id: &str, spec: &ServiceSpec) -> Self {
+        Self {
+            service_id: service_id.to_owned(),
+            constraints: spec.constraints(),
+            preferences: spec.spread_preferences(),
+            max_per_node: spec.max_replicas_per_node.unwrap_or(0),
+            nano_cpus: nano_cpus(spec.resources.reservations.cpus),
+            memory: spec
+                .resources
+                .reservations
+                .memory
+                .map_or(0, |size| i64::try_from(size.0).unwrap_or(i64::MAX)),
+            host_ports: host_ports(spec),
+        }
+    }
+}
+
+pub fn nano_cpus(cpus: Option<f64>) -> i64 {
+    cpus.map_or(0, |cpus| (cpus * 1e9).round() as i64)
+}
+
+/// The host-mode published ports a task of this spec holds on its node.
+pub fn host_ports(spec: &ServiceSpec) -> Vec<String> {
+    spec.ports
+        .iter()
+        .filter(|port| port.mode == shoal_proto::service::PublishMode::Host)
+        .filter_map(|port| {
+            let protocol = match port.protocol {
+                shoal_proto::service::Protocol::Tcp => "tcp",
+                shoal_proto::service::Protocol::Udp => "udp",
+            };
+            port.published.map(|published| format!("{published}/{protocol}"))
+        })
+        .collect()
+}
+
+/// What the tasks already on a node take.
+#[derive(Clone, Debug, Default)]
+struct Load {
+    tasks: u64,
+    by_service: HashMap<String, u64>,
+    nano_cpus: i64,
+    memory: i64,
+    host_ports: HashSet<String>,
+}
+
+/// The cluster as the scheduler sees it; placing a task adds it to the
+/// loads, so one plan can place many tasks.
+pub struct Scheduler<'a> {
+    nodes: &'a [Node],
+    loads: HashMap<&'a str, Load>,
+}
+
+/// Why no node fits, for the task's message.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Unplaceable(pub String);
+
+impl<'a> Scheduler<'a> {
+    /// `placed`: every task that holds a place on a node (any service).
+    pub fn new(nodes: &'a [Node], placed: &[TaskRecord]) -> Self {
+        let mut loads: HashMap<&'a str, Load> =
+            nodes.iter().map(|n| (n.id.as_str(), Load::default())).collect();
+        for record in placed {
+            let Some(node_id) = record.task.node_id.as_deref() else {
+                continue;
+            };
+            if let Some(load) = loads.get_mut(node_id) {
+                load.add(
+                    &record.task.service_id,
+                    record.reserved_nano_cpus,
+                    record.reserved_memory,
+                    &record.host_ports,
+                );
+            }
+        }
+        Self { nodes, loads }
+    }
+
+    /// Picks a node for one task and counts the task there.
+    pub fn place(&mut self, demand: &Demand) -> Result<&'a Node, Unplaceable> {
+        let candidates = self.feasible(demand, self.nodes.iter().collect())?;
+        let chosen = self.rank(demand, candidates);
+        self.loads.entry(chosen.id.as_str()).or_default().add(
+            &demand.service_id,
+            demand.nano_cpus,
+            demand.memory,
+            &demand.host_ports,
+        );
+        Ok(chosen)
+    }
+
+    /// Whether a task fits on this one node (global services), and why not.
+    pub fn fits_on(&self, demand: &Demand, node: &'a Node) -> Result<(), Unplaceable> {
+        self.feasible(demand, vec![node]).map(drop)
+    }
+
+    /// Places a task on a given node regardless of ranking (global services).
+    pub fn place_on(&mut self, demand: &Demand, node: &'a Node) {
+        self.loads.entry(node.id.as_str()).or_default().add(
+            &demand.service_id,
+            demand.nano_cpus,
+            demand.memory,
+            &demand.host_ports,
+        );
+    }
+
+    /// Whether a node passes the filters that decide where a global
+    /// service belongs: ready, active and matching every constraint.
+    pub fn belongs(demand: &Demand, node: &Node) -> bool {
+        node.status == NodeStatus::Ready
+            && node.availability == Availability::Active
+            && demand.constraints.iter().all(|c| c.matches(node))
+    }
+
+    fn feasible(&self, demand: &Demand, nodes: Vec<&'a Node>) -> Result<Vec<&'a Node>, Unplaceable> {
+        if nodes.is_empty() {
+            return Err(no_node(
+                "no node has joined the cluster: join one with `shoal-agent join`",
+            ));
+        }
+        let total = nodes.len();
+        let ready = keep(nodes, |n| n.status == NodeStatus::Ready)
+            .map_err(|()| no_node(&format!("0 of {total} nodes are ready")))?;
+        let count = ready.len();
+        let mut left = keep(ready, |n| n.availability == Availability::Active).map_err(|()| {
+            no_node(&format!(
+                "0 of {count} ready nodes are active (the others are drained or paused)"
+            ))
+        })?;
+        for constraint in &demand.constraints {
+            let count = left.len();
+            left = keep(left, |n| constraint.matches(n)).map_err(|()| {
+                no_node(&format!(
+                    "constraint {constraint}: 0 of {count} ready nodes match"
+                ))
+            })?;
+        }
+        if demand.max_per_node > 0 {
+            let count = left.len();
+            left = keep(left, |n| self.load(n).of(&demand.service_id) < demand.max_per_node).map_err(|()| {
+                no_node(&format!(
+                    "max_replicas_per_node {}: all {count} eligible nodes already run that many tasks of this service",
+                    demand.max_per_node
+                ))
+            })?;
+        }
+        if demand.nano_cpus > 0 || demand.memory > 0 {
+            let count = left.len();
+            left = keep(left, |n| self.has_room(n, demand)).map_err(|()| {
+                no_node(&format!(
+                    "reservations do not fit: 0 of {count} eligible nodes have {} unreserved",
+                    describe_reservation(demand)
+                ))
+            })?;
+        }
+        for port in &demand.host_ports {
+            let count = left.len();
+            left = keep(left, |n| !self.load(n).host_ports.contains(port)).map_err(|()| {
+                no_node(&format!(
+                    "host port {port} is already published on all {count} eligible nodes"
+                ))
+            })?;
+        }
+        Ok(left)
+    }
+
+    fn load(&self, node: &Node) -> &Load {
+        static EMPTY: std::sync::LazyLock<Load> = std::sync::LazyLock::new(Load::default);
+        self.loads.get(node.id.as_str()).unwrap_or(&EMPTY)
+    }
+
+    fn has_room(&self, node: &Node, demand: &Demand) -> bool {
+        let load = self.load(node);
+        let cpus = i64::try_from(node.resources.cpus)
+            .unwrap_or(i64::MAX)
+            .saturating_mul(1_000_000_000);
+        let memory = i64::try_from(node.resources.memory_bytes).unwrap_or(i64::MAX);
+        load.nano_cpus.saturating_add(demand.nano_cpus) <= cpus
+            && load.memory.saturating_add(demand.memory) <= memory
+    }
+
+    fn rank(&self, demand: &Demand, mut candidates: Vec<&'a Node>) -> &'a Node {
+        for preference in &demand.preferences {
+            // Tasks of this service per label value, over every node: spread
+            // is about the zones, not about the candidates alone.
+            let mut per_value: BTreeMap<Option<&str>, u64> = BTreeMap::new();
+            for node in self.nodes {
+                *per_value.entry(preference.value_of(node)).or_default() +=
+                    self.load(node).of(&demand.service_id);
+            }
+            let fewest = candidates
+                .iter()
+                .map(|n| per_value.get(&preference.value_of(n)).copied().unwrap_or(0))
+                .min()
+                .unwrap_or(0);
+            candidates.retain(|n| per_value.get(&preference.value_of(n)).copied().unwrap_or(0) == fewest);
+        }
+        candidates
+            .into_iter()
+            .min_by(|a, b| {
+                let (la, lb) = (self.load(a), self.load(b));
+                la.of(&demand.service_id)
+                    .cmp(&lb.of(&demand.service_id))
+                    .then(la.tasks.cmp(&lb.tasks))
+                    .then_with(|| a.hostname.cmp(&b.hostname))
+                    .then_with(|| a.id.cmp(&b.id))
+            })
+            .expect("feasible() never returns an empty list")
+    }
+}
+
+impl Load {
+    fn add(&mut self, service_id: &str, nano_cpus: i64, memory: i64, host_ports: &[String]) {
+        self.tasks += 1;
+        *self.by_service.entry(service_id.to_owned()).or_default() += 1;
+        self.nano_cpus = self.nano_cpus.saturating_add(nano_cpus);
+        self.memory = self.memory.saturating_add(memory);
+        self.host_ports.extend(host_ports.iter().cloned());
+    }
+
+    fn of(&self, service_id: &str) -> u64 {
+        self.by_service.get(service_id).copied().unwrap_or(0)
+    }
+}
+
+fn keep<'a>(nodes: Vec<&'a Node>, pass: impl Fn(&Node) -> bool) -> Result<Vec<&'a Node>, ()> {
+    let left: Vec<&Node> = nodes.into_iter().filter(|n| pass(n)).collect();
+    if left.is_empty() { Err(()) } else { Ok(left) }
+}
+
+fn no_node(why: &str) -> Unplaceable {
+    Unplaceable(format!("no suitable node: {why}"))
+}
+
+fn describe_reservation(demand: &Demand) -> String {
+    let mut parts = Vec::new();
+    if demand.nano_cpus > 0 {
+        parts.push(format!("{} CPUs", demand.nano_cpus as f64 / 1e9));
+    }
+    if demand.memory > 0 {
+        parts.push(format!(
+            "{} of memory",
+            shoal_proto::service::ByteSize(demand.memory.unsigned_abs())
+        ));
+    }
+    parts.join(" and ")
+}

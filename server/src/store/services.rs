@@ -1,0 +1,226 @@
+//! Services and their numbered, immutable revisions.
+
+use shoal_proto::{auth::Millis, service::ServiceSpec};
+use sqlx::{Row, any::AnyRow};
+
+use super::{Store, as_bigint, decode_error};
+
+/// A service with its current revision's spec.
+#[derive(Clone, Debug)]
+pub struct ServiceRecord {
+    pub id: String,
+    pub name: String,
+    pub revision: u64,
+    pub spec: ServiceSpec,
+    pub created_at: Millis,
+    pub updated_at: Millis,
+    pub deleted_at: Option<Millis>,
+}
+
+#[derive(Clone, Debug)]
+pub struct RevisionRecord {
+    pub number: u64,
+    pub spec: ServiceSpec,
+    pub author: String,
+    pub created_at: Millis,
+}
+
+/// Why a new revision was not stored.
+#[derive(Debug, thiserror::Error)]
+pub enum RevisionError {
+    /// Someone else changed the service since it was read.
+    #[error("the service changed meanwhile")]
+    Stale,
+    #[error(transparent)]
+    Store(#[from] sqlx::Error),
+}
+
+const SELECT: &str = "SELECT s.id, s.name, s.revision, s.created_at, s.updated_at, s.deleted_at, r.spec \
+     FROM services s JOIN service_revisions r ON r.service_id = s.id AND r.number = s.revision";
+
+fn spec_from(row: &AnyRow) -> Result<ServiceSpec, sqlx::Error> {
+    let spec: String = row.try_get("spec")?;
+    serde_json::from_str(&spec).map_err(decode_error)
+}
+
+fn number(row: &AnyRow, column: &str) -> Result<u64, sqlx::Error> {
+    Ok(u64::try_from(row.try_get::<i64, _>(column)?).unwrap_or_default())
+}
+
+fn from_row(row: &AnyRow) -> Result<ServiceRecord, sqlx::Error> {
+    Ok(ServiceRecord {
+        id: row.try_get("id")?,
+        name: row.try_get("name")?,
+        revision: number(row, "revision")?,
+        spec: spec_from(row)?,
+        created_at: row.try_get("created_at")?,
+        updated_at: row.try_get("updated_at")?,
+        deleted_at: row.try_get("deleted_at")?,
+    })
+}
+
+fn revision_from_row(row: &AnyRow) -> Result<RevisionRecord, sqlx::Error> {
+    Ok(RevisionRecord {
+        number: number(row, "number")?,
+        spec: spec_from(row)?,
+        author: row.try_get("author")?,
+        created_at: row.try_get("created_at")?,
+    })
+}
+
+fn spec_json(spec: &ServiceSpec) -> String {
+    serde_json::to_string(spec).expect("a service spec serializes to JSON")
+}
+
+impl Store {
+    /// Stores a new service as revision 1. A live service of the same name
+    /// makes this fail with a unique violation.
+    pub async fn insert_service(
+        &self,
+        id: &str,
+        spec: &ServiceSpec,
+        author: &str,
+        now: Millis,
+    ) -> Result<(), sqlx::Error> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query(
+            "INSERT INTO services (id, name, revision, created_at, updated_at) VALUES ($1, $2, 1, $3, $3)",
+        )
+        .bind(id)
+        .bind(&spec.name)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query(
+            "INSERT INTO service_revisions (service_id, number, spec, author, created_at) \
+             VALUES ($1, 1, $2, $3, $4)",
+        )
+        .bind(id)
+        .bind(spec_json(spec))
+        .bind(author)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await
+    }
+
+    /// Adds revision `current + 1`, if the service is still at `current`.
+    pub async fn add_revision(
+        &self,
+        id: &str,
+        current: u64,
+        spec: &ServiceSpec,
+        author: &str,
+        now: Millis,
+    ) -> Result<u64, RevisionError> {
+        let next = current + 1;
+        let mut tx = self.pool.begin().await?;
+        let moved = sqlx::query(
+            "UPDATE services SET revision = $1, updated_at = $2 \
+             WHERE id = $3 AND revision = $4 AND deleted_at IS NULL",
+        )
+        .bind(as_bigint(next))
+        .bind(now)
+        .bind(id)
+        .bind(as_bigint(current))
+        .execute(&mut *tx)
+        .await?;
+        if moved.rows_affected() == 0 {
+            return Err(RevisionError::Stale);
+        }
+        sqlx::query(
+            "INSERT INTO service_revisions (service_id, number, spec, author, created_at) \
+             VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(id)
+        .bind(as_bigint(next))
+        .bind(spec_json(spec))
+        .bind(author)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(next)
+    }
+
+    /// A live service by id or, failing that, by name.
+    pub async fn find_service(&self, id_or_name: &str) -> Result<Option<ServiceRecord>, sqlx::Error> {
+        let sql = format!(
+            "{SELECT} WHERE s.deleted_at IS NULL AND (s.id = $1 OR s.name = $1) ORDER BY s.id = $1 DESC"
+        );
+        self.find_one(&sql, id_or_name, from_row).await
+    }
+
+    /// Any service by id, deleted ones included: the orchestrator's view.
+    pub async fn service_by_id(&self, id: &str) -> Result<Option<ServiceRecord>, sqlx::Error> {
+        let sql = format!("{SELECT} WHERE s.id = $1");
+        self.find_one(&sql, id, from_row).await
+    }
+
+    pub async fn list_services(&self) -> Result<Vec<ServiceRecord>, sqlx::Error> {
+        let sql = format!("{SELECT} WHERE s.deleted_at IS NULL ORDER BY s.name");
+        let rows = sqlx::query(&sql).fetch_all(&self.pool).await?;
+        rows.iter().map(from_row).collect()
+    }
+
+    /// Every service the orchestrator looks after, deleted ones still
+    /// stopping their tasks included.
+    pub async fn service_ids(&self) -> Result<Vec<String>, sqlx::Error> {
+        sqlx::query_scalar("SELECT id FROM services")
+            .fetch_all(&self.pool)
+            .await
+    }
+
+    /// Newest first.
+    pub async fn revisions(&self, id: &str) -> Result<Vec<RevisionRecord>, sqlx::Error> {
+        let rows = sqlx::query(
+            "SELECT number, spec, author, created_at FROM service_revisions \
+             WHERE service_id = $1 ORDER BY number DESC",
+        )
+        .bind(id)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(revision_from_row).collect()
+    }
+
+    pub async fn revision(&self, id: &str, number: u64) -> Result<Option<RevisionRecord>, sqlx::Error> {
+        sqlx::query(
+            "SELECT number, spec, author, created_at FROM service_revisions \
+             WHERE service_id = $1 AND number = $2",
+        )
+        .bind(id)
+        .bind(as_bigint(number))
+        .fetch_optional(&self.pool)
+        .await?
+        .as_ref()
+        .map(revision_from_row)
+        .transpose()
+    }
+
+    /// Marks a live service deleted; false if it was not live.
+    pub async fn mark_service_deleted(&self, id: &str, now: Millis) -> Result<bool, sqlx::Error> {
+        let done = sqlx::query("UPDATE services SET deleted_at = $1 WHERE id = $2 AND deleted_at IS NULL")
+            .bind(now)
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Forgets a deleted service whose tasks have all stopped.
+    pub async fn purge_service(&self, id: &str) -> Result<(), sqlx::Error> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("DELETE FROM task_events WHERE task_id IN (SELECT id FROM tasks WHERE service_id = $1)")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        for sql in [
+            "DELETE FROM tasks WHERE service_id = $1",
+            "DELETE FROM service_revisions WHERE service_id = $1",
+            "DELETE FROM services WHERE id = $1 AND deleted_at IS NOT NULL",
+        ] {
+            sqlx::query(sql).bind(id).execute(&mut *tx).await?;
+        }
+        tx.commit().await
+    }
+}

@@ -1,0 +1,396 @@
+//! Tasks and their state transitions. Writes from the orchestrator and
+//! reports from agents race; each write is guarded by the state it expects,
+//! so states only move forward whoever writes first.
+
+use shoal_proto::{
+    auth::Millis,
+    service::{DesiredState, Task, TaskEvent, TaskState},
+    wire::TaskReport,
+};
+use sqlx::{AnyConnection, Row, any::AnyRow};
+
+use super::{Store, as_bigint, decode_error};
+
+/// A task as stored: what users see plus what the scheduler needs.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TaskRecord {
+    pub task: Task,
+    pub reserved_nano_cpus: i64,
+    pub reserved_memory: i64,
+    /// Host-mode published ports it holds on its node, as `18080/tcp`.
+    pub host_ports: Vec<String>,
+}
+
+/// One change the orchestrator makes to the tasks.
+#[derive(Clone, Debug, PartialEq)]
+pub enum TaskWrite {
+    Insert(TaskRecord),
+    /// A pending task found a node.
+    Assign {
+        id: String,
+        node_id: String,
+        message: String,
+    },
+    /// A pending task still waits; the reason may have changed.
+    StillPending {
+        id: String,
+        message: String,
+    },
+    /// Stop the task: its node stops the container, then reports `shutdown`.
+    Shutdown {
+        id: String,
+        message: String,
+    },
+    /// The task's node is gone: nobody will report on it again.
+    Orphan {
+        id: String,
+        message: String,
+    },
+    /// Old history beyond what is kept.
+    Delete {
+        id: String,
+    },
+}
+
+const COLUMNS: &str = "id, service_id, service_name, slot, node_id, revision, desired_state, state, message, \
+     error, container_id, exit_code, healthy, ports, reserved_nano_cpus, reserved_memory, host_ports, \
+     created_at, updated_at";
+
+/// SQL for "has not ended".
+const LIVE: &str = "state NOT IN ('complete', 'failed', 'shutdown', 'rejected', 'orphaned')";
+
+fn from_row(row: &AnyRow) -> Result<TaskRecord, sqlx::Error> {
+    let desired: String = row.try_get("desired_state")?;
+    let state: String = row.try_get("state")?;
+    let ports: String = row.try_get("ports")?;
+    let host_ports: String = row.try_get("host_ports")?;
+    let slot: Option<i64> = row.try_get("slot")?;
+    let revision: i64 = row.try_get("revision")?;
+    let healthy: Option<i64> = row.try_get("healthy")?;
+    Ok(TaskRecord {
+        task: Task {
+            id: row.try_get("id")?,
+            service_id: row.try_get("service_id")?,
+            service_name: row.try_get("service_name")?,
+            slot: slot.and_then(|slot| u64::try_from(slot).ok()),
+            node_id: row.try_get("node_id")?,
+            revision: u64::try_from(revision).unwrap_or_default(),
+            desired_state: DesiredState::parse(&desired)
+                .ok_or_else(|| decode_error(std::io::Error::other(format!("desired state {desired:?}"))))?,
+            state: state.parse().map_err(decode_error)?,
+            message: row.try_get("message")?,
+            error: row.try_get("error")?,
+            container_id: row.try_get("container_id")?,
+            exit_code: row.try_get("exit_code")?,
+            healthy: healthy.map(|h| h != 0),
+            ports: serde_json::from_str(&ports).map_err(decode_error)?,
+            created_at: row.try_get("created_at")?,
+            updated_at: row.try_get("updated_at")?,
+        },
+        reserved_nano_cpus: row.try_get("reserved_nano_cpus")?,
+        reserved_memory: row.try_get("reserved_memory")?,
+        host_ports: serde_json::from_str(&host_ports).map_err(decode_error)?,
+    })
+}
+
+fn json<T: serde::Serialize>(value: &T) -> String {
+    serde_json::to_string(value).expect("task fields serialize to JSON")
+}
+
+async fn record_event(
+    conn: &mut AnyConnection,
+    id: &str,
+    state: TaskState,
+    message: &str,
+    at: Millis,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("INSERT INTO task_events (task_id, state, message, at) VALUES ($1, $2, $3, $4)")
+        .bind(id)
+        .bind(state.as_str())
+        .bind(message)
+        .bind(at)
+        .execute(conn)
+        .await
+        .map(drop)
+}
+
+/// Applies one write; whether it changed anything.
+async fn write(conn: &mut AnyConnection, change: &TaskWrite, now: Millis) -> Result<bool, sqlx::Error> {
+    let (sql, id, message, event) = match change {
+        TaskWrite::Insert(record) => {
+            insert(conn, record).await?;
+            let task = &record.task;
+            record_event(conn, &task.id, task.state, &task.message, task.created_at).await?;
+            return Ok(true);
+        }
+        TaskWrite::Delete { id } => {
+            sqlx::query("DELETE FROM task_events WHERE task_id = $1")
+                .bind(id)
+                .execute(&mut *conn)
+                .await?;
+            let done = sqlx::query("DELETE FROM tasks WHERE id = $1")
+                .bind(id)
+                .execute(&mut *conn)
+                .await?;
+            return Ok(done.rows_affected() > 0);
+        }
+        TaskWrite::Assign { id, node_id, message } => {
+            let done = sqlx::query(
+                "UPDATE tasks SET node_id = $1, state = 'assigned', message = $2, updated_at = $3 \
+                 WHERE id = $4 AND state = 'pending' AND desired_state = 'running'",
+            )
+            .bind(node_id)
+            .bind(message)
+            .bind(now)
+            .bind(id)
+            .execute(&mut *conn)
+            .await?;
+            if done.rows_affected() == 0 {
+                return Ok(false);
+            }
+            record_event(conn, id, TaskState::Assigned, message, now).await?;
+            return Ok(true);
+        }
+        TaskWrite::StillPending { id, message } => (
+            "UPDATE tasks SET message = $1, updated_at = $2 WHERE id = $3 AND state = 'pending' AND message <> $1",
+            id,
+            message,
+            None,
+        ),
+        // A task no node has started can end at once.
+        TaskWrite::Shutdown { id, message } => {
+            let unstarted = sqlx::query(
+                "UPDATE tasks SET desired_state = 'shutdown', state = 'shutdown', message = $1, updated_at = $2 \
+                 WHERE id = $3 AND state IN ('new', 'pending')",
+            )
+            .bind(message)
+            .bind(now)
+            .bind(id)
+            .execute(&mut *conn)
+            .await?;
+            if unstarted.rows_affected() > 0 {
+                record_event(conn, id, TaskState::Shutdown, message, now).await?;
+                return Ok(true);
+            }
+            (
+                "UPDATE tasks SET desired_state = 'shutdown', message = $1, updated_at = $2 \
+                 WHERE id = $3 AND desired_state = 'running'",
+                id,
+                message,
+                None,
+            )
+        }
+        TaskWrite::Orphan { id, message } => (
+            "UPDATE tasks SET desired_state = 'shutdown', state = 'orphaned', message = $1, updated_at = $2 \
+             WHERE id = $3 AND state NOT IN ('complete', 'failed', 'shutdown', 'rejected', 'orphaned')",
+            id,
+            message,
+            Some(TaskState::Orphaned),
+        ),
+    };
+    let done = sqlx::query(sql)
+        .bind(message)
+        .bind(now)
+        .bind(id)
+        .execute(&mut *conn)
+        .await?;
+    if done.rows_affected() == 0 {
+        return Ok(false);
+    }
+    if let Some(state) = event {
+        record_event(conn, id, state, message, now).await?;
+    }
+    Ok(true)
+}
+
+async fn insert(conn: &mut AnyConnection, record: &TaskRecord) -> Result<(), sqlx::Error> {
+    let task = &record.task;
+    sqlx::query(&format!(
+        "INSERT INTO tasks ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, \
+         $16, $17, $18, $19)"
+    ))
+    .bind(&task.id)
+    .bind(&task.service_id)
+    .bind(&task.service_name)
+    .bind(task.slot.map(as_bigint))
+    .bind(&task.node_id)
+    .bind(as_bigint(task.revision))
+    .bind(task.desired_state.as_str())
+    .bind(task.state.as_str())
+    .bind(&task.message)
+    .bind(&task.error)
+    .bind(&task.container_id)
+    .bind(task.exit_code)
+    .bind(task.healthy.map(i64::from))
+    .bind(json(&task.ports))
+    .bind(record.reserved_nano_cpus)
+    .bind(record.reserved_memory)
+    .bind(json(&record.host_ports))
+    .bind(task.created_at)
+    .bind(task.updated_at)
+    .execute(conn)
+    .await
+    .map(drop)
+}
+
+/// Which tasks `GET /api/v1/tasks` lists.
+#[derive(Clone, Debug, Default)]
+pub struct TaskQuery<'a> {
+    pub service_id: Option<&'a str>,
+    pub node_id: Option<&'a str>,
+    pub state: Option<TaskState>,
+}
+
+impl Store {
+    /// Applies the orchestrator's writes in one transaction; returns the ids
+    /// of the tasks that changed.
+    pub async fn apply_task_writes(
+        &self,
+        writes: &[TaskWrite],
+        now: Millis,
+    ) -> Result<Vec<String>, sqlx::Error> {
+        let mut tx = self.pool.begin().await?;
+        let mut changed = Vec::new();
+        for change in writes {
+            if write(&mut tx, change, now).await? {
+                let id = match change {
+                    TaskWrite::Insert(record) => &record.task.id,
+                    TaskWrite::Assign { id, .. }
+                    | TaskWrite::StillPending { id, .. }
+                    | TaskWrite::Shutdown { id, .. }
+                    | TaskWrite::Orphan { id, .. }
+                    | TaskWrite::Delete { id } => id,
+                };
+                changed.push(id.clone());
+            }
+        }
+        tx.commit().await?;
+        Ok(changed)
+    }
+
+    /// Records what a node reports about one of its tasks, if it moves the
+    /// task forward or tells something new; returns the task as it is now.
+    pub async fn apply_task_report(
+        &self,
+        node_id: &str,
+        report: &TaskReport,
+        now: Millis,
+    ) -> Result<Option<TaskRecord>, sqlx::Error> {
+        // Two tries: a concurrent orchestrator write may move the task between
+        // reading it and writing the report.
+        for _ in 0..2 {
+            let Some(current) = self.task(&report.task_id).await? else {
+                return Ok(None);
+            };
+            let task = &current.task;
+            if task.node_id.as_deref() != Some(node_id) || !task.state.can_become(report.state) {
+                return Ok(None);
+            }
+            let healthy = report.healthy;
+            let container_id = report.container_id.clone().or_else(|| task.container_id.clone());
+            let exit_code = report.exit_code.or(task.exit_code);
+            let unchanged = task.state == report.state
+                && task.message == report.message
+                && task.error == report.error
+                && task.healthy == healthy
+                && task.container_id == container_id
+                && task.exit_code == exit_code
+                && (report.ports.is_empty() || task.ports == report.ports);
+            if unchanged {
+                return Ok(None);
+            }
+            let ports = if report.ports.is_empty() {
+                &task.ports
+            } else {
+                &report.ports
+            };
+            let mut tx = self.pool.begin().await?;
+            let done = sqlx::query(
+                "UPDATE tasks SET state = $1, message = $2, error = $3, container_id = $4, exit_code = $5, \
+                 healthy = $6, ports = $7, updated_at = $8 WHERE id = $9 AND state = $10",
+            )
+            .bind(report.state.as_str())
+            .bind(&report.message)
+            .bind(&report.error)
+            .bind(&container_id)
+            .bind(exit_code)
+            .bind(healthy.map(i64::from))
+            .bind(json(ports))
+            .bind(now)
+            .bind(&task.id)
+            .bind(task.state.as_str())
+            .execute(&mut *tx)
+            .await?;
+            if done.rows_affected() == 0 {
+                continue;
+            }
+            if task.state != report.state {
+                record_event(&mut tx, &task.id, report.state, &report.message, now).await?;
+            }
+            tx.commit().await?;
+            return self.task(&report.task_id).await;
+        }
+        Ok(None)
+    }
+
+    pub async fn task(&self, id: &str) -> Result<Option<TaskRecord>, sqlx::Error> {
+        let sql = format!("SELECT {COLUMNS} FROM tasks WHERE id = $1");
+        self.find_one(&sql, id, from_row).await
+    }
+
+    /// All of a service's tasks, history included, oldest first.
+    pub async fn tasks_of_service(&self, service_id: &str) -> Result<Vec<TaskRecord>, sqlx::Error> {
+        let sql = format!("SELECT {COLUMNS} FROM tasks WHERE service_id = $1 ORDER BY created_at, id");
+        let rows = sqlx::query(&sql).bind(service_id).fetch_all(&self.pool).await?;
+        rows.iter().map(from_row).collect()
+    }
+
+    /// Tasks that hold a place on a node: placed and not ended.
+    pub async fn placed_tasks(&self) -> Result<Vec<TaskRecord>, sqlx::Error> {
+        let sql = format!("SELECT {COLUMNS} FROM tasks WHERE node_id IS NOT NULL AND {LIVE}");
+        let rows = sqlx::query(&sql).fetch_all(&self.pool).await?;
+        rows.iter().map(from_row).collect()
+    }
+
+    /// What a node should run or stop: its tasks that have not ended.
+    pub async fn node_assignments(&self, node_id: &str) -> Result<Vec<TaskRecord>, sqlx::Error> {
+        let sql =
+            format!("SELECT {COLUMNS} FROM tasks WHERE node_id = $1 AND {LIVE} ORDER BY created_at, id");
+        let rows = sqlx::query(&sql).bind(node_id).fetch_all(&self.pool).await?;
+        rows.iter().map(from_row).collect()
+    }
+
+    /// Newest first.
+    pub async fn list_tasks(&self, query: &TaskQuery<'_>) -> Result<Vec<TaskRecord>, sqlx::Error> {
+        let sql = format!(
+            "SELECT {COLUMNS} FROM tasks WHERE ($1 IS NULL OR service_id = $1) AND ($2 IS NULL OR node_id = $2) \
+             AND ($3 IS NULL OR state = $3) ORDER BY service_name, slot, created_at DESC, id"
+        );
+        let rows = sqlx::query(&sql)
+            .bind(query.service_id)
+            .bind(query.node_id)
+            .bind(query.state.map(TaskState::as_str))
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(from_row).collect()
+    }
+
+    /// Oldest first.
+    pub async fn task_events(&self, id: &str) -> Result<Vec<TaskEvent>, sqlx::Error> {
+        let rows =
+            sqlx::query("SELECT state, message, at FROM task_events WHERE task_id = $1 ORDER BY at, id")
+                .bind(id)
+                .fetch_all(&self.pool)
+                .await?;
+        rows.iter()
+            .map(|row| {
+                let state: String = row.try_get("state")?;
+                Ok(TaskEvent {
+                    state: state.parse().map_err(decode_error)?,
+                    message: row.try_get("message")?,
+                    at: row.try_get("at")?,
+                })
+            })
+            .collect()
+    }
+}
