@@ -143,6 +143,11 @@ impl Engine {
         &self.host
     }
 
+    /// The client, already speaking the agreed API version.
+    pub(crate) fn client(&self) -> &Docker {
+        &self.docker
+    }
+
     pub async fn info(&self) -> Result<EngineInfo, Error> {
         let (version, info) = tokio::try_join!(self.docker.version(), self.docker.info())
             .map_err(|error| Error::engine(&self.host, self.docker.timeout(), error))?;

@@ -34,6 +34,11 @@ pub enum Error {
         message: String,
     },
 
+    /// An error the engine reported in the middle of a streamed answer, such
+    /// as a failed image pull.
+    #[error("the Docker engine at {host} reported: {message}")]
+    EngineFailed { host: DockerHost, message: String },
+
     #[error("the Docker engine at {host} gave an answer shoal-agent does not understand: {cause}")]
     EngineAnswer { host: DockerHost, cause: String },
 
@@ -114,6 +119,7 @@ impl Error {
                 status: status_code,
                 message,
             },
+            DockerError::DockerStreamError { error } => Self::EngineFailed { host, message: error },
             DockerError::JsonDataError { .. }
             | DockerError::JsonSerdeError { .. }
             | DockerError::APIVersionParseError {} => Self::EngineAnswer {
@@ -124,6 +130,16 @@ impl Error {
                 host,
                 cause: root_cause(&connection),
             },
+        }
+    }
+
+    /// What a task report quotes: the engine's own words when it refused,
+    /// which name the problem (a taken port, an unknown image) without this
+    /// agent's framing; the whole message when the engine could not be asked.
+    pub fn engine_message(&self) -> String {
+        match self {
+            Self::EngineRefused { message, .. } | Self::EngineFailed { message, .. } => message.clone(),
+            other => other.to_string(),
         }
     }
 }

@@ -10,6 +10,7 @@
 use std::{
     fs,
     io::{self, Write},
+    net::{IpAddr, Ipv4Addr, SocketAddr},
     os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt},
     path::{Path, PathBuf},
 };
@@ -32,6 +33,27 @@ pub struct NodeMeta {
     /// `HOST:PORT` of the server's agent gateway.
     pub server: String,
     pub advertise_addr: Option<String>,
+}
+
+impl NodeMeta {
+    /// The host address containers publish their ports on: the advertised
+    /// address when it is an IP literal, so that a port is reachable where
+    /// the cluster says the node is and nowhere else; every address of the
+    /// host when the node is known by name or by the server's view of it.
+    pub fn host_ip(&self) -> IpAddr {
+        self.advertise_addr
+            .as_deref()
+            .and_then(ip_literal)
+            .unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED))
+    }
+}
+
+/// `10.0.0.5`, `10.0.0.5:8302`, `fd00::1`, `[fd00::1]` or `[fd00::1]:8302`.
+fn ip_literal(addr: &str) -> Option<IpAddr> {
+    addr.parse()
+        .ok()
+        .or_else(|| addr.parse::<SocketAddr>().ok().map(|socket| socket.ip()))
+        .or_else(|| addr.strip_prefix('[')?.strip_suffix(']')?.parse().ok())
 }
 
 #[derive(Clone, Debug)]
@@ -186,6 +208,28 @@ mod tests {
         assert_eq!(loaded.meta, saved.meta);
         assert_eq!(loaded.key_pem, saved.key_pem);
         assert_eq!(Identity::existing(&data).unwrap(), Some("n1".into()));
+    }
+
+    #[test]
+    fn ports_are_published_on_the_advertised_ip_only_when_it_is_one() {
+        let host_ip = |advertise_addr: Option<&str>| {
+            NodeMeta {
+                node_id: "n1".into(),
+                hostname: "node-1".into(),
+                server: "manager:8302".into(),
+                advertise_addr: advertise_addr.map(str::to_owned),
+            }
+            .host_ip()
+            .to_string()
+        };
+        assert_eq!(host_ip(Some("10.0.0.5")), "10.0.0.5");
+        assert_eq!(host_ip(Some("10.0.0.5:8302")), "10.0.0.5");
+        assert_eq!(host_ip(Some("fd00::1")), "fd00::1");
+        assert_eq!(host_ip(Some("[fd00::1]")), "fd00::1");
+        assert_eq!(host_ip(Some("[fd00::1]:8302")), "fd00::1");
+        assert_eq!(host_ip(Some("node-1.lan")), "0.0.0.0");
+        assert_eq!(host_ip(Some("node-1.lan:8302")), "0.0.0.0");
+        assert_eq!(host_ip(None), "0.0.0.0");
     }
 
     #[test]

@@ -1,21 +1,8 @@
-mod backoff;
-mod cli;
-mod connection;
-mod doctor;
-mod engine;
-mod error;
-mod identity;
-mod inventory;
-mod join;
-mod session;
-mod tls;
-
 use std::process::ExitCode;
 
 use clap::Parser;
+use shoal_agent::{cli::Cli, error::Error};
 use tracing_subscriber::EnvFilter;
-
-use crate::{cli::Cli, error::Error};
 
 #[tokio::main]
 async fn main() -> ExitCode {

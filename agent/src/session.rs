@@ -1,22 +1,28 @@
 //! The node's session with the server, kept for as long as the agent runs:
 //! `hello` with the node's certificate, the inventory, then a heartbeat at
-//! the interval the server asks for. A lost connection is retried with
-//! backoff; a refusal for good (the node was removed) ends the agent with
-//! the server's reason.
+//! the interval the server asks for. Assignments from the server go to the
+//! task reconciler, and its task reports go back to the server. A lost
+//! connection is retried with backoff; a refusal for good (the node was
+//! removed) ends the agent with the server's reason.
 
 use std::{convert::Infallible, path::Path, sync::Arc, time::Duration};
 
 use rustls::ClientConfig;
-use shoal_proto::wire::{AgentMessage, PROTOCOL_VERSION, Refusal, ServerMessage};
-use tokio::time::{Instant, MissedTickBehavior, sleep, sleep_until};
+use shoal_proto::wire::{AgentMessage, PROTOCOL_VERSION, Refusal, ServerMessage, TaskReport};
+use tokio::{
+    sync::mpsc::UnboundedReceiver,
+    time::{Instant, MissedTickBehavior, sleep, sleep_until},
+};
 
 use crate::{
     backoff::RECONNECT,
     connection::{ServerAddr, answer, dial, send, unexpected},
+    docker::{DockerRuntime, Node},
     engine::Engine,
     error::Error,
     identity::Identity,
     inventory::inventory,
+    tasks::Reconciler,
     tls,
 };
 
@@ -64,9 +70,24 @@ pub async fn keep(engine: &Engine, identity: &Identity, data_dir: &Path) -> Resu
         dir: data_dir.to_owned(),
         reason: format!("node.json: server: {reason}"),
     })?;
+    let node = Node {
+        id: identity.meta.node_id.clone(),
+        host_ip: identity.meta.host_ip(),
+    };
+    // One reconciler for all connections: the node's containers keep running
+    // while the server is away.
+    let (tasks, mut reports) = Reconciler::spawn(DockerRuntime::new(engine, node));
     let mut attempt = 0;
     loop {
-        let failure = session(engine, identity, &server, Arc::clone(&config)).await;
+        let failure = session(
+            engine,
+            identity,
+            &server,
+            Arc::clone(&config),
+            &tasks,
+            &mut reports,
+        )
+        .await;
         if failure.permanent {
             return Err(failure.error);
         }
@@ -86,6 +107,8 @@ async fn session(
     identity: &Identity,
     server: &ServerAddr,
     config: Arc<ClientConfig>,
+    tasks: &Reconciler,
+    reports: &mut UnboundedReceiver<TaskReport>,
 ) -> Failure {
     // Facts first: an engine that does not answer is reported without
     // connecting and disconnecting.
@@ -93,6 +116,10 @@ async fn session(
         Ok(info) => info,
         Err(error) => return Failure::retry(error, false),
     };
+    // What queued up while disconnected is stale: the whole set of
+    // assignments the server sends after `welcome` has every task reported
+    // as it is now.
+    while reports.try_recv().is_ok() {}
     let mut connection = match dial(server, config).await {
         Ok(connection) => connection,
         Err(error) => return Failure::retry(error, false),
@@ -134,8 +161,17 @@ async fn session(
                     return Failure::retry(error, true);
                 }
             }
+            // Reports wait in their channel, so the reconciler never waits
+            // for the connection, nor heartbeats for the reconciler.
+            Some(report) = reports.recv() => {
+                if let Err(error) = send(&mut connection, server, &AgentMessage::TaskStatus(report)).await {
+                    return Failure::retry(error, true);
+                }
+            }
             message = connection.recv() => match message {
                 Some(Ok(ServerMessage::Heartbeat)) => last_heard = Instant::now(),
+                Some(Ok(ServerMessage::Assignments { tasks: assigned })) => tasks.replace(assigned),
+                Some(Ok(ServerMessage::AssignmentChanges { upsert, remove })) => tasks.update(upsert, remove),
                 Some(Ok(ServerMessage::Refused(refusal))) => return Failure::refused(server, refusal, true),
                 Some(Ok(other)) => return Failure::retry(unexpected(server, &other), true),
                 Some(Err(error)) => return Failure::retry(lost(server, error.to_string()), true),

@@ -1,0 +1,17 @@
+//! The Shoal node agent. The `shoal-agent` binary is a thin shell around
+//! [`cli::Cli`]; the library form lets integration tests drive parts such as
+//! the task reconciler against a real Docker engine without a server.
+
+mod backoff;
+pub mod cli;
+mod connection;
+pub mod docker;
+mod doctor;
+pub mod engine;
+pub mod error;
+mod identity;
+mod inventory;
+mod join;
+mod session;
+pub mod tasks;
+mod tls;

@@ -1,0 +1,21 @@
+//! Running the node's tasks: the server assigns tasks, the reconciler makes
+//! the container engine match them and reports every task's state back.
+//!
+//! - `plan`: what to do, decided from plain data;
+//! - `report`: what a container says about its task;
+//! - `runtime`: the engine as the reconciler sees it (Docker's side is in
+//!   [`crate::docker`]);
+//! - `operation`: the engine steps of each decision;
+//! - `reconciler`: the loop that looks at the engine, plans and runs
+//!   operations, and passes reports on.
+
+#[cfg(test)]
+mod fake;
+mod operation;
+mod plan;
+mod reconciler;
+mod report;
+mod runtime;
+
+pub use reconciler::Reconciler;
+pub use runtime::{Observed, Runtime, Status};

@@ -1,0 +1,446 @@
+//! The task reconciler against the real Docker engine, driven directly (no
+//! server): each test acts as a node of its own, with a node id no other
+//! test uses, and removes every container carrying that id on the way out,
+//! also when an assertion fails. The demo images are built on first use.
+
+use std::{
+    collections::BTreeMap,
+    io::{Read, Write},
+    net::{IpAddr, Ipv4Addr, TcpListener, TcpStream},
+    path::Path,
+    process::Command,
+    sync::Once,
+    time::{Duration, SystemTime, UNIX_EPOCH},
+};
+
+use shoal_agent::{
+    docker::{DockerRuntime, Node},
+    engine::{DEFAULT_DOCKER_HOST, DockerHost, Engine},
+    tasks::Reconciler,
+};
+use shoal_proto::{
+    service::{self, DesiredState, PortConfig, Protocol, PublishMode, PullPolicy, TaskState},
+    wire::{Assignment, ContainerSpec, TaskReport},
+};
+use tokio::{sync::mpsc::UnboundedReceiver, time::timeout};
+
+const LOOPBACK: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
+/// Generous: health checks run every 2 s, and other builds share the machine.
+const PATIENCE: Duration = Duration::from_secs(60);
+
+fn docker(args: &[&str]) -> Result<String, String> {
+    let output = Command::new("docker")
+        .args(args)
+        .output()
+        .map_err(|error| format!("cannot run docker: {error}"))?;
+    if output.status.success() {
+        Ok(String::from_utf8_lossy(&output.stdout).trim().to_owned())
+    } else {
+        Err(format!(
+            "docker {} failed: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&output.stderr).trim()
+        ))
+    }
+}
+
+fn must(args: &[&str]) -> String {
+    docker(args).unwrap_or_else(|error| panic!("{error}"))
+}
+
+fn demo_images() {
+    static BUILT: Once = Once::new();
+    BUILT.call_once(|| {
+        if ["shoal-demo:v1", "shoal-demo:bad"]
+            .iter()
+            .all(|image| docker(&["image", "inspect", image]).is_ok())
+        {
+            return;
+        }
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/build-demo-images.sh");
+        let output = Command::new(&script).output().expect("the image script runs");
+        assert!(
+            output.status.success(),
+            "{} failed:\n{}",
+            script.display(),
+            String::from_utf8_lossy(&output.stderr)
+        );
+    });
+}
+
+/// One test's node: its id, its containers' label, and their removal.
+struct TestNode {
+    id: String,
+}
+
+impl TestNode {
+    fn new(test: &str) -> Self {
+        demo_images();
+        let nanos = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .subsec_nanos();
+        Self {
+            id: format!("test-{test}-{}-{nanos}", std::process::id()),
+        }
+    }
+
+    async fn agent(&self) -> (Reconciler, UnboundedReceiver<TaskReport>) {
+        let host: DockerHost = std::env::var("DOCKER_HOST")
+            .unwrap_or_else(|_| DEFAULT_DOCKER_HOST.to_owned())
+            .parse()
+            .expect("DOCKER_HOST names an engine");
+        let engine = Engine::connect(host, Duration::from_secs(30))
+            .await
+            .expect("the Docker engine answers");
+        let node = Node {
+            id: self.id.clone(),
+            host_ip: LOOPBACK,
+        };
+        Reconciler::spawn(DockerRuntime::new(&engine, node))
+    }
+
+    /// The ids of this node's containers, or of one task's among them.
+    fn containers(&self, task_id: Option<&str>) -> Vec<String> {
+        let mut args = vec![
+            "ps".to_owned(),
+            "--all".into(),
+            "--quiet".into(),
+            "--no-trunc".into(),
+            "--filter".into(),
+            format!("label=shoal.node.id={}", self.id),
+        ];
+        if let Some(task_id) = task_id {
+            args.extend(["--filter".into(), format!("label=shoal.task.id={task_id}")]);
+        }
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        must(&args).lines().map(str::to_owned).collect()
+    }
+
+    async fn until_gone(&self, task_id: &str) {
+        let deadline = tokio::time::Instant::now() + PATIENCE;
+        while !self.containers(Some(task_id)).is_empty() {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "{task_id}'s container is still there"
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+}
+
+impl Drop for TestNode {
+    fn drop(&mut self) {
+        let ids = self.containers(None);
+        if !ids.is_empty() {
+            let mut args = vec!["rm", "--force", "--volumes"];
+            args.extend(ids.iter().map(String::as_str));
+            let _ = docker(&args);
+        }
+    }
+}
+
+fn assignment(task_id: &str, image: &str) -> Assignment {
+    Assignment {
+        task_id: task_id.into(),
+        service_id: "svc1".into(),
+        service_name: "web".into(),
+        slot: Some(1),
+        revision: 3,
+        desired: DesiredState::Running,
+        container: ContainerSpec {
+            image: image.into(),
+            entrypoint: None,
+            command: None,
+            environment: BTreeMap::new(),
+            ports: vec![PortConfig {
+                target: 8080,
+                published: Some(8080),
+                protocol: Protocol::Tcp,
+                mode: PublishMode::Ingress,
+            }],
+            healthcheck: None,
+            nano_cpus: None,
+            memory_bytes: Some(64 << 20),
+            stop_grace_period: service::Duration::from_secs(2),
+            pull_policy: PullPolicy::Missing,
+            registry_auth: None,
+        },
+    }
+}
+
+fn task_id(test: &str, n: u32) -> String {
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos();
+    format!("{test}{n}x{nanos}")
+}
+
+/// Every report up to the first of `task_id` that `wanted` accepts, which
+/// comes last.
+async fn until(
+    reports: &mut UnboundedReceiver<TaskReport>,
+    task_id: &str,
+    what: &str,
+    wanted: impl Fn(&TaskReport) -> bool,
+) -> Vec<TaskReport> {
+    let mut seen = Vec::new();
+    let waiting = async {
+        while let Some(report) = reports.recv().await {
+            let done = report.task_id == task_id && wanted(&report);
+            seen.push(report);
+            if done {
+                return;
+            }
+        }
+        panic!("the reconciler stopped");
+    };
+    if timeout(PATIENCE, waiting).await.is_err() {
+        panic!("no report of {task_id} {what} within {PATIENCE:?}; reports: {seen:#?}");
+    }
+    seen
+}
+
+fn states(reports: &[TaskReport], task_id: &str) -> Vec<TaskState> {
+    let mut states: Vec<TaskState> = reports
+        .iter()
+        .filter(|report| report.task_id == task_id)
+        .map(|report| report.state)
+        .collect();
+    states.dedup();
+    states
+}
+
+fn http_get(port: u16) -> String {
+    let mut stream = TcpStream::connect((LOOPBACK, port)).expect("the published port accepts");
+    stream.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    stream
+        .write_all(b"GET / HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).unwrap();
+    answer
+}
+
+#[tokio::test]
+async fn a_task_runs_healthy_on_its_port_and_fails_when_killed() {
+    let node = TestNode::new("run");
+    let (tasks, mut reports) = node.agent().await;
+    let task = task_id("run", 1);
+    tasks.replace(vec![assignment(&task, "shoal-demo:v1")]);
+
+    let seen = until(&mut reports, &task, "healthy", |r| r.healthy == Some(true)).await;
+    use TaskState::*;
+    assert_eq!(states(&seen, &task), [Accepted, Preparing, Starting, Running]);
+    let healthy = seen.last().unwrap();
+    assert_eq!(healthy.message, "health check passing");
+    let container = healthy.container_id.clone().expect("a container id");
+    assert_eq!(node.containers(Some(&task)), std::slice::from_ref(&container));
+
+    let labels = must(&["inspect", "--format", "{{json .Config.Labels}}", &container]);
+    let labels: BTreeMap<String, String> = serde_json::from_str(&labels).unwrap();
+    for (key, value) in [
+        ("shoal.service.id", "svc1"),
+        ("shoal.service.name", "web"),
+        ("shoal.task.id", task.as_str()),
+        ("shoal.slot", "1"),
+        ("shoal.revision", "3"),
+        ("shoal.node.id", node.id.as_str()),
+    ] {
+        assert_eq!(labels.get(key).map(String::as_str), Some(value), "label {key}");
+    }
+    let name = must(&["inspect", "--format", "{{.Name}}", &container]);
+    assert_eq!(name, format!("/shoal-web.1.{task}"));
+    let restart = must(&[
+        "inspect",
+        "--format",
+        "{{.HostConfig.RestartPolicy.Name}}",
+        &container,
+    ]);
+    assert_eq!(restart, "no");
+
+    let [port] = healthy.ports.as_slice() else {
+        panic!("one port binding expected: {:?}", healthy.ports)
+    };
+    assert_eq!((port.target, port.protocol), (8080, Protocol::Tcp));
+    assert_eq!(port.host_ip, "127.0.0.1");
+    assert_ne!(port.host_port, 0);
+    let answer = http_get(port.host_port);
+    assert!(answer.contains("shoal-demo v1"), "{answer}");
+
+    must(&["kill", &container]);
+    let seen = until(&mut reports, &task, "failed", |r| r.state == Failed).await;
+    let failed = seen.last().unwrap();
+    assert_eq!(failed.exit_code, Some(137));
+    assert_eq!(failed.message, "exited with code 137");
+    assert_eq!(failed.container_id.as_deref(), Some(container.as_str()));
+    // The agent never restarts a task: the server replaces it.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(node.containers(Some(&task)), [container]);
+
+    tasks.update(Vec::new(), vec![task.clone()]);
+    node.until_gone(&task).await;
+}
+
+#[tokio::test]
+async fn a_restarted_agent_adopts_what_runs_and_removes_what_no_longer_belongs() {
+    let node = TestNode::new("adopt");
+    let neighbour = TestNode::new("neighbour");
+    let (kept, gone, theirs) = (task_id("adopt", 1), task_id("adopt", 2), task_id("adopt", 3));
+    let (neighbour_tasks, mut neighbour_reports) = neighbour.agent().await;
+    neighbour_tasks.replace(vec![assignment(&theirs, "shoal-demo:v1")]);
+
+    let (tasks, mut reports) = node.agent().await;
+    tasks.replace(vec![
+        assignment(&kept, "shoal-demo:v1"),
+        assignment(&gone, "shoal-demo:v1"),
+    ]);
+    let mut running = Vec::new();
+    for task in [&kept, &gone] {
+        running.extend(until(&mut reports, task, "running", |r| r.state == TaskState::Running).await);
+    }
+    let container = running
+        .iter()
+        .find(|report| report.task_id == kept && report.state == TaskState::Running)
+        .and_then(|report| report.container_id.clone())
+        .unwrap();
+    until(&mut neighbour_reports, &theirs, "running", |r| {
+        r.state == TaskState::Running
+    })
+    .await;
+
+    // The agent restarts; meanwhile the server took one task away.
+    drop((tasks, reports));
+    let (tasks, mut reports) = node.agent().await;
+    tasks.replace(vec![assignment(&kept, "shoal-demo:v1")]);
+    let seen = until(&mut reports, &kept, "adopted", |r| r.state == TaskState::Running).await;
+    assert_eq!(
+        seen.last().unwrap().container_id.as_deref(),
+        Some(container.as_str())
+    );
+    node.until_gone(&gone).await;
+    assert_eq!(node.containers(Some(&kept)), std::slice::from_ref(&container));
+    assert_eq!(
+        neighbour.containers(Some(&theirs)).len(),
+        1,
+        "another node's container"
+    );
+
+    let mut stopping = assignment(&kept, "shoal-demo:v1");
+    stopping.desired = DesiredState::Shutdown;
+    tasks.update(vec![stopping], Vec::new());
+    let seen = until(&mut reports, &kept, "shut down", |r| {
+        r.state == TaskState::Shutdown
+    })
+    .await;
+    assert_eq!(seen.last().unwrap().message, "stopped by the orchestrator");
+    let status = must(&["inspect", "--format", "{{.State.Status}}", &container]);
+    assert_eq!(status, "exited");
+
+    tasks.update(Vec::new(), vec![kept.clone()]);
+    node.until_gone(&kept).await;
+    assert_eq!(
+        neighbour.containers(Some(&theirs)).len(),
+        1,
+        "another node's container"
+    );
+}
+
+#[tokio::test]
+async fn an_unhealthy_container_is_reported_running_and_failing_its_check_until_removed() {
+    let node = TestNode::new("unhealthy");
+    let (tasks, mut reports) = node.agent().await;
+    let task = task_id("unhealthy", 1);
+    tasks.replace(vec![assignment(&task, "shoal-demo:bad")]);
+    let seen = until(&mut reports, &task, "unhealthy", |r| r.healthy == Some(false)).await;
+    let unhealthy = seen.last().unwrap();
+    assert_eq!(unhealthy.state, TaskState::Running);
+    assert_eq!(unhealthy.message, "health check failing");
+
+    must(&["rm", "--force", unhealthy.container_id.as_deref().unwrap()]);
+    let seen = until(&mut reports, &task, "failed", |r| r.state == TaskState::Failed).await;
+    assert_eq!(seen.last().unwrap().message, "container removed outside Shoal");
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert!(node.containers(None).is_empty(), "the task ran again");
+}
+
+#[tokio::test]
+async fn a_task_whose_image_cannot_be_had_is_rejected() {
+    let node = TestNode::new("image");
+    let (tasks, mut reports) = node.agent().await;
+    let absent = task_id("image", 1);
+    let mut never = assignment(&absent, "shoal-demo:absent");
+    never.container.pull_policy = PullPolicy::Never;
+    // Nothing listens on the discard port: the pull fails at once.
+    let unreachable = task_id("image", 2);
+    let pulled = assignment(&unreachable, "127.0.0.1:9/shoal-demo:v1");
+    tasks.replace(vec![never, pulled]);
+
+    let mut seen = until(&mut reports, &absent, "rejected", |r| {
+        r.state == TaskState::Rejected
+    })
+    .await;
+    let rejected = seen.last().unwrap().clone();
+    assert!(
+        rejected.error.as_deref().unwrap().contains("pull_policy"),
+        "{rejected:?}"
+    );
+
+    seen.extend(
+        until(&mut reports, &unreachable, "rejected", |r| {
+            r.state == TaskState::Rejected
+        })
+        .await,
+    );
+    let messages: Vec<&str> = seen
+        .iter()
+        .filter(|r| r.task_id == unreachable)
+        .map(|r| r.message.as_str())
+        .collect();
+    assert_eq!(
+        messages,
+        [
+            "accepted by the node",
+            "pulling 127.0.0.1:9/shoal-demo:v1",
+            "pulling 127.0.0.1:9/shoal-demo:v1 failed"
+        ]
+    );
+    let error = seen.last().unwrap().error.clone().unwrap();
+    assert!(error.contains("127.0.0.1:9"), "{error}");
+    assert!(node.containers(None).is_empty());
+}
+
+#[tokio::test]
+async fn a_container_that_cannot_start_fails_its_task_with_the_engines_reason() {
+    let node = TestNode::new("conflict");
+    let (tasks, mut reports) = node.agent().await;
+    let free_port = TcpListener::bind((LOOPBACK, 0))
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let on_host_port = |task: &str| {
+        let mut task = assignment(task, "shoal-demo:v1");
+        task.container.ports[0] = PortConfig {
+            target: 8080,
+            published: Some(free_port),
+            protocol: Protocol::Tcp,
+            mode: PublishMode::Host,
+        };
+        task
+    };
+    let (first, second) = (task_id("conflict", 1), task_id("conflict", 2));
+    tasks.replace(vec![on_host_port(&first)]);
+    let seen = until(&mut reports, &first, "running", |r| r.state == TaskState::Running).await;
+    let running = seen.last().unwrap();
+    assert_eq!(running.ports[0].host_port, free_port);
+
+    tasks.update(vec![on_host_port(&second)], Vec::new());
+    let seen = until(&mut reports, &second, "failed", |r| r.state == TaskState::Failed).await;
+    let failed = seen.last().unwrap();
+    assert_eq!(failed.message, "cannot start the container");
+    let error = failed.error.as_deref().unwrap();
+    assert!(error.contains(&free_port.to_string()), "{error}");
+    assert!(failed.container_id.is_some());
+}
