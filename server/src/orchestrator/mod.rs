@@ -7,6 +7,8 @@
 mod apply;
 pub mod reconcile;
 pub mod scheduler;
+#[cfg(test)]
+mod testkit;
 
 use std::{collections::HashSet, time::Duration};
 

@@ -391,3 +391,378 @@ fn trim_history(by_key: &BTreeMap<Key, Vec<&TaskRecord>>, plan: &mut Plan) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+    use shoal_proto::node::{NodeRole, NodeStatus};
+
+    use super::*;
+    use crate::orchestrator::testkit::{node, spec, workers};
+
+    struct World {
+        spec: ServiceSpec,
+        revision: u64,
+        deleted: bool,
+        nodes: Vec<Node>,
+        lost: HashSet<String>,
+        tasks: Vec<TaskRecord>,
+        now: Millis,
+        next: u32,
+    }
+
+    impl World {
+        fn new(spec_json: serde_json::Value, nodes: Vec<Node>) -> Self {
+            Self {
+                spec: spec(spec_json),
+                revision: 1,
+                deleted: false,
+                nodes,
+                lost: HashSet::new(),
+                tasks: Vec::new(),
+                now: 1_000_000,
+                next: 0,
+            }
+        }
+
+        /// One orchestrator pass, applied to the in-memory tasks the way the
+        /// store applies it.
+        fn pass(&mut self) -> Plan {
+            let placed: Vec<TaskRecord> = self
+                .tasks
+                .iter()
+                .filter(|r| r.task.node_id.is_some() && !r.task.state.is_terminal())
+                .cloned()
+                .collect();
+            let desired = Desired {
+                id: "svc",
+                name: "web",
+                revision: self.revision,
+                spec: &self.spec,
+                deleted: self.deleted,
+            };
+            let cluster = Cluster {
+                nodes: &self.nodes,
+                lost: &self.lost,
+                placed: &placed,
+                now: self.now,
+            };
+            let mut next = self.next;
+            let plan = reconcile(&desired, &self.tasks, &cluster, &mut || {
+                next += 1;
+                format!("t{next:03}")
+            });
+            self.next = next;
+            for write in &plan.writes {
+                self.apply(write);
+            }
+            plan
+        }
+
+        fn apply(&mut self, write: &TaskWrite) {
+            let find = |tasks: &mut Vec<TaskRecord>, id: &str| -> usize {
+                tasks.iter().position(|r| r.task.id == id).unwrap()
+            };
+            match write {
+                TaskWrite::Insert(record) => self.tasks.push(record.clone()),
+                TaskWrite::Assign { id, node_id, message } => {
+                    let i = find(&mut self.tasks, id);
+                    let task = &mut self.tasks[i].task;
+                    task.node_id = Some(node_id.clone());
+                    task.state = TaskState::Assigned;
+                    task.message = message.clone();
+                }
+                TaskWrite::StillPending { id, message } => {
+                    let i = find(&mut self.tasks, id);
+                    self.tasks[i].task.message = message.clone();
+                }
+                TaskWrite::Shutdown { id, message } => {
+                    let i = find(&mut self.tasks, id);
+                    let task = &mut self.tasks[i].task;
+                    task.desired_state = DesiredState::Shutdown;
+                    if task.state <= TaskState::Pending {
+                        task.state = TaskState::Shutdown;
+                    }
+                    task.message = message.clone();
+                }
+                TaskWrite::Orphan { id, message } => {
+                    let i = find(&mut self.tasks, id);
+                    let task = &mut self.tasks[i].task;
+                    task.desired_state = DesiredState::Shutdown;
+                    task.state = TaskState::Orphaned;
+                    task.message = message.clone();
+                }
+                TaskWrite::Delete { id } => self.tasks.retain(|r| &r.task.id != id),
+            }
+        }
+
+        /// Every live task as the node would report it: running, or shut
+        /// down when asked to.
+        fn nodes_report(&mut self) {
+            for record in &mut self.tasks {
+                let task = &mut record.task;
+                if task.state.is_terminal() || task.state == TaskState::Pending {
+                    continue;
+                }
+                task.state = match task.desired_state {
+                    DesiredState::Running => TaskState::Running,
+                    DesiredState::Shutdown => TaskState::Shutdown,
+                };
+                task.updated_at = self.now;
+            }
+        }
+
+        fn settle(&mut self) {
+            for _ in 0..5 {
+                self.pass();
+                self.nodes_report();
+            }
+        }
+
+        fn live(&self) -> Vec<&Task> {
+            self.tasks
+                .iter()
+                .map(|r| &r.task)
+                .filter(|t| is_live(t))
+                .collect()
+        }
+
+        fn per_node(&self) -> BTreeMap<String, usize> {
+            let mut counts = BTreeMap::new();
+            for task in self.live() {
+                *counts
+                    .entry(task.node_id.clone().unwrap_or_default())
+                    .or_default() += 1;
+            }
+            counts
+        }
+
+        fn slots(&self) -> Vec<u64> {
+            let mut slots: Vec<u64> = self.live().iter().filter_map(|t| t.slot).collect();
+            slots.sort();
+            slots
+        }
+    }
+
+    fn counts(pairs: &[(&str, usize)]) -> BTreeMap<String, usize> {
+        pairs.iter().map(|(k, v)| (k.to_string(), *v)).collect()
+    }
+
+    #[test]
+    fn replicated_service_fills_its_slots_spread_over_workers() {
+        let mut nodes = workers(3);
+        nodes.push(node("m1", NodeRole::Manager));
+        let mut world = World::new(
+            json!({"name": "web", "image": "x", "replicas": 6, "constraints": ["node.role!=manager"]}),
+            nodes,
+        );
+        world.settle();
+        assert_eq!(world.slots(), [1, 2, 3, 4, 5, 6]);
+        assert_eq!(world.per_node(), counts(&[("w1", 2), ("w2", 2), ("w3", 2)]));
+        // A settled service needs nothing more.
+        assert_eq!(world.pass(), Plan::default());
+    }
+
+    #[test]
+    fn scaling_adds_slots_and_removes_the_highest() {
+        let mut world = World::new(json!({"name": "web", "image": "x", "replicas": 6}), workers(3));
+        world.settle();
+        world.spec.replicas = Some(9);
+        world.settle();
+        assert_eq!(world.slots(), (1..=9).collect::<Vec<_>>());
+        world.spec.replicas = Some(2);
+        world.settle();
+        assert_eq!(world.slots(), [1, 2]);
+        let stopped = world
+            .tasks
+            .iter()
+            .filter(|r| r.task.state == TaskState::Shutdown)
+            .count();
+        assert_eq!(stopped, 7);
+    }
+
+    #[test]
+    fn a_drained_node_loses_its_tasks_to_the_others() {
+        let mut world = World::new(json!({"name": "web", "image": "x", "replicas": 6}), workers(3));
+        world.settle();
+        world.nodes[0].availability = Availability::Drain;
+        world.settle();
+        assert_eq!(world.per_node(), counts(&[("w2", 3), ("w3", 3)]));
+        assert_eq!(world.slots(), [1, 2, 3, 4, 5, 6]);
+    }
+
+    #[test]
+    fn tasks_move_off_a_node_only_once_it_is_lost() {
+        let mut world = World::new(json!({"name": "web", "image": "x", "replicas": 4}), workers(2));
+        world.settle();
+        world.nodes[0].status = NodeStatus::Down;
+        assert!(world.pass().writes.is_empty(), "a node just down keeps its tasks");
+        world.lost.insert("w1".into());
+        world.pass();
+        assert_eq!(world.per_node(), counts(&[("w2", 4)]));
+    }
+
+    #[test]
+    fn a_removed_nodes_tasks_are_orphaned_and_replaced() {
+        let mut world = World::new(json!({"name": "web", "image": "x", "replicas": 2}), workers(2));
+        world.settle();
+        world.nodes.remove(0);
+        world.settle();
+        assert_eq!(world.per_node(), counts(&[("w2", 2)]));
+        assert_eq!(
+            world
+                .tasks
+                .iter()
+                .filter(|r| r.task.state == TaskState::Orphaned)
+                .count(),
+            1
+        );
+    }
+
+    #[test]
+    fn a_failed_task_is_replaced_after_the_restart_delay() {
+        let mut world = World::new(
+            json!({"name": "web", "image": "x", "restart_policy": {"delay": "5s"}}),
+            workers(1),
+        );
+        world.settle();
+        world.tasks[0].task.state = TaskState::Failed;
+        world.tasks[0].task.updated_at = world.now;
+        let plan = world.pass();
+        assert!(plan.writes.is_empty());
+        assert_eq!(plan.wake_at, Some(world.now + 5000));
+        world.now += 5000;
+        world.pass();
+        assert_eq!(world.live().len(), 1);
+        assert_eq!(world.live()[0].slot, Some(1));
+    }
+
+    #[test]
+    fn restart_policy_conditions_and_attempts_are_honoured() {
+        let mut world = World::new(
+            json!({"name": "job", "image": "x", "restart_policy": {"condition": "on-failure", "delay": "0s", "max_attempts": 2}}),
+            workers(1),
+        );
+        world.settle();
+        // Two failures use up the attempts; the slot then stays empty.
+        for _ in 0..2 {
+            let live = world.live()[0].id.clone();
+            let record = world.tasks.iter_mut().find(|r| r.task.id == live).unwrap();
+            record.task.state = TaskState::Failed;
+            world.settle();
+        }
+        assert!(world.live().is_empty());
+        assert_eq!(world.pass().wake_at, None);
+
+        let mut world = World::new(
+            json!({"name": "job", "image": "x", "restart_policy": {"condition": "on-failure", "delay": "0s"}}),
+            workers(1),
+        );
+        world.settle();
+        world.tasks[0].task.state = TaskState::Complete;
+        world.settle();
+        assert!(
+            world.live().is_empty(),
+            "a completed task is not restarted on-failure"
+        );
+    }
+
+    #[test]
+    fn an_impossible_constraint_leaves_tasks_pending_with_the_reason() {
+        let mut world = World::new(
+            json!({"name": "web", "image": "x", "replicas": 2, "constraints": ["node.labels.zone==z"]}),
+            workers(3),
+        );
+        world.settle();
+        let pending: Vec<&Task> = world
+            .live()
+            .into_iter()
+            .filter(|t| t.state == TaskState::Pending)
+            .collect();
+        assert_eq!(pending.len(), 2);
+        assert_eq!(
+            pending[0].message,
+            "no suitable node: constraint node.labels.zone==z: 0 of 3 ready nodes match"
+        );
+        // A node that gains the label takes them.
+        world.nodes[1].labels.insert("zone".into(), "z".into());
+        world.settle();
+        assert_eq!(world.per_node(), counts(&[("w2", 2)]));
+    }
+
+    #[test]
+    fn a_global_service_runs_once_per_eligible_node_including_new_ones() {
+        let mut nodes = workers(2);
+        nodes.push(node("m1", NodeRole::Manager));
+        let mut world = World::new(
+            json!({"name": "agent", "image": "x", "mode": "global", "constraints": ["node.role==worker"]}),
+            nodes,
+        );
+        world.settle();
+        assert_eq!(world.per_node(), counts(&[("w1", 1), ("w2", 1)]));
+        world.nodes.push(node("w3", NodeRole::Worker));
+        world.settle();
+        assert_eq!(world.per_node(), counts(&[("w1", 1), ("w2", 1), ("w3", 1)]));
+        world.nodes[0].availability = Availability::Drain;
+        world.settle();
+        assert_eq!(world.per_node(), counts(&[("w2", 1), ("w3", 1)]));
+    }
+
+    #[test]
+    fn a_new_revision_replaces_every_task() {
+        let mut world = World::new(json!({"name": "web", "image": "x:1", "replicas": 3}), workers(3));
+        world.settle();
+        world.spec.image = "x:2".into();
+        world.revision = 2;
+        world.settle();
+        assert!(world.live().iter().all(|t| t.revision == 2));
+        assert_eq!(world.slots(), [1, 2, 3]);
+    }
+
+    #[test]
+    fn two_live_tasks_in_one_slot_keep_the_newest() {
+        let mut world = World::new(json!({"name": "web", "image": "x"}), workers(1));
+        world.settle();
+        let mut twin = world.tasks[0].clone();
+        twin.task.id = "twin".into();
+        twin.task.created_at += 1;
+        world.tasks.push(twin);
+        world.settle();
+        assert_eq!(world.live().len(), 1);
+        assert_eq!(world.live()[0].id, "twin");
+    }
+
+    #[test]
+    fn history_is_trimmed_per_slot() {
+        let mut world = World::new(
+            json!({"name": "web", "image": "x", "restart_policy": {"delay": "0s"}}),
+            workers(1),
+        );
+        world.settle();
+        for _ in 0..8 {
+            let live = world.live()[0].id.clone();
+            world
+                .tasks
+                .iter_mut()
+                .find(|r| r.task.id == live)
+                .unwrap()
+                .task
+                .state = TaskState::Failed;
+            world.now += 1;
+            world.settle();
+        }
+        let ended = world.tasks.iter().filter(|r| r.task.state.is_terminal()).count();
+        assert_eq!(ended, HISTORY_PER_SLOT);
+    }
+
+    #[test]
+    fn a_deleted_service_stops_everything_then_is_purged() {
+        let mut world = World::new(json!({"name": "web", "image": "x", "replicas": 2}), workers(2));
+        world.settle();
+        world.deleted = true;
+        let plan = world.pass();
+        assert!(!plan.purge, "tasks are still stopping");
+        world.nodes_report();
+        assert!(world.pass().purge);
+    }
+}

@@ -274,3 +274,162 @@ fn describe_reservation(demand: &Demand) -> String {
     }
     parts.join(" and ")
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+    use shoal_proto::node::NodeRole;
+
+    use super::*;
+    use crate::orchestrator::testkit::{labelled, node, spec, workers};
+
+    fn demand(json: serde_json::Value) -> Demand {
+        Demand::of("svc", &spec(json))
+    }
+
+    fn place_many(scheduler: &mut Scheduler, demand: &Demand, count: usize) -> Vec<String> {
+        (0..count)
+            .map(|_| scheduler.place(demand).map(|n| n.id.clone()).unwrap())
+            .collect()
+    }
+
+    fn tally(ids: &[String]) -> BTreeMap<&str, usize> {
+        let mut counts = BTreeMap::new();
+        for id in ids {
+            *counts.entry(id.as_str()).or_default() += 1;
+        }
+        counts
+    }
+
+    #[test]
+    fn spreads_evenly_and_honours_constraints() {
+        let mut nodes = workers(3);
+        nodes.push(node("m1", NodeRole::Manager));
+        let mut scheduler = Scheduler::new(&nodes, &[]);
+        let demand = demand(json!({"name": "web", "image": "x", "constraints": ["node.role!=manager"]}));
+        let placed = place_many(&mut scheduler, &demand, 6);
+        assert_eq!(tally(&placed), BTreeMap::from([("w1", 2), ("w2", 2), ("w3", 2)]));
+    }
+
+    #[test]
+    fn an_impossible_constraint_says_which_and_how_many_nodes() {
+        let nodes = workers(3);
+        let mut scheduler = Scheduler::new(&nodes, &[]);
+        let demand = demand(json!({"name": "web", "image": "x", "constraints": ["node.role==manager"]}));
+        let Unplaceable(why) = scheduler.place(&demand).unwrap_err();
+        assert_eq!(
+            why,
+            "no suitable node: constraint node.role==manager: 0 of 3 ready nodes match"
+        );
+    }
+
+    #[test]
+    fn only_ready_active_nodes_take_tasks() {
+        let mut nodes = workers(3);
+        nodes[0].status = NodeStatus::Down;
+        nodes[1].availability = Availability::Drain;
+        let mut scheduler = Scheduler::new(&nodes, &[]);
+        let demand = demand(json!({"name": "web", "image": "x"}));
+        assert_eq!(place_many(&mut scheduler, &demand, 3), ["w3", "w3", "w3"]);
+        nodes[2].availability = Availability::Pause;
+        let mut scheduler = Scheduler::new(&nodes, &[]);
+        let Unplaceable(why) = scheduler.place(&demand).unwrap_err();
+        assert!(why.contains("0 of 2 ready nodes are active"), "{why}");
+        let mut scheduler = Scheduler::new(&[], &[]);
+        assert!(
+            scheduler
+                .place(&demand)
+                .unwrap_err()
+                .0
+                .contains("shoal-agent join")
+        );
+    }
+
+    #[test]
+    fn max_replicas_per_node_caps_each_node() {
+        let nodes = workers(2);
+        let mut scheduler = Scheduler::new(&nodes, &[]);
+        let demand = demand(json!({"name": "web", "image": "x", "max_replicas_per_node": 1}));
+        assert_eq!(tally(&place_many(&mut scheduler, &demand, 2)).len(), 2);
+        let Unplaceable(why) = scheduler.place(&demand).unwrap_err();
+        assert!(why.contains("max_replicas_per_node 1"), "{why}");
+    }
+
+    #[test]
+    fn reservations_must_fit_what_is_left() {
+        let nodes = workers(1);
+        let mut scheduler = Scheduler::new(&nodes, &[]);
+        let demand = demand(
+            json!({"name": "web", "image": "x", "resources": {"reservations": {"cpus": 0.75, "memory": "1G"}}}),
+        );
+        place_many(&mut scheduler, &demand, 2);
+        let Unplaceable(why) = scheduler.place(&demand).unwrap_err();
+        assert_eq!(
+            why,
+            "no suitable node: reservations do not fit: 0 of 1 eligible nodes have 0.75 CPUs and 1G of memory unreserved"
+        );
+    }
+
+    #[test]
+    fn a_host_port_is_taken_once_per_node() {
+        let nodes = workers(2);
+        let mut scheduler = Scheduler::new(&nodes, &[]);
+        let demand = demand(
+            json!({"name": "web", "image": "x", "ports": [{"target": 80, "published": 8080, "mode": "host"}]}),
+        );
+        assert_eq!(tally(&place_many(&mut scheduler, &demand, 2)).len(), 2);
+        assert!(
+            scheduler
+                .place(&demand)
+                .unwrap_err()
+                .0
+                .contains("host port 8080/tcp")
+        );
+    }
+
+    #[test]
+    fn spread_preference_balances_label_values_before_nodes() {
+        // Zone a has two nodes, zone b one: spreading over zones puts half
+        // the tasks on the lone zone-b node.
+        let nodes = vec![
+            labelled(node("a1", NodeRole::Worker), "zone", "a"),
+            labelled(node("a2", NodeRole::Worker), "zone", "a"),
+            labelled(node("b1", NodeRole::Worker), "zone", "b"),
+        ];
+        let mut scheduler = Scheduler::new(&nodes, &[]);
+        let demand = demand(json!({"name": "web", "image": "x", "preferences": ["spread=node.labels.zone"]}));
+        let placed = place_many(&mut scheduler, &demand, 4);
+        assert_eq!(tally(&placed), BTreeMap::from([("a1", 1), ("a2", 1), ("b1", 2)]));
+    }
+
+    #[test]
+    fn fewer_tasks_overall_breaks_ties() {
+        let nodes = workers(2);
+        let busy = crate::store::TaskRecord {
+            task: shoal_proto::service::Task {
+                id: "t".into(),
+                service_id: "other".into(),
+                service_name: "other".into(),
+                slot: Some(1),
+                node_id: Some("w1".into()),
+                revision: 1,
+                desired_state: shoal_proto::service::DesiredState::Running,
+                state: shoal_proto::service::TaskState::Running,
+                message: String::new(),
+                error: None,
+                container_id: None,
+                exit_code: None,
+                healthy: None,
+                ports: Vec::new(),
+                created_at: 0,
+                updated_at: 0,
+            },
+            reserved_nano_cpus: 0,
+            reserved_memory: 0,
+            host_ports: Vec::new(),
+        };
+        let mut scheduler = Scheduler::new(&nodes, &[busy]);
+        let demand = demand(json!({"name": "web", "image": "x"}));
+        assert_eq!(scheduler.place(&demand).unwrap().id, "w2");
+    }
+}
