@@ -338,6 +338,26 @@ async fn a_replicated_service_spreads_scales_moves_and_heals_on_docker() {
         "the same containers, none added"
     );
 
+    // An agent that stays down loses its tasks to the other nodes after the
+    // grace; when it comes back, it stops the containers it no longer owns.
+    let agent = cluster.agents.get_mut(&host).unwrap();
+    agent.kill();
+    cluster
+        .until(&service, "the down node's tasks moved", |running, _| {
+            !running.contains_key(&host) && running.values().sum::<usize>() == 2
+        })
+        .await;
+    let restarted = Agent::run(cluster.dir.path(), &data_dir, &format!("{host}-again"));
+    cluster.agents.insert(host.clone(), restarted);
+    let deadline = Instant::now() + LIMIT;
+    while !containers(&node_label, true).is_empty() {
+        assert!(
+            Instant::now() < deadline,
+            "the returning node kept its stale containers"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+
     cluster.delete(&service).await;
 }
 
