@@ -44,16 +44,18 @@ pub async fn find(ctx: &Ctx, id_or_name: &str) -> Result<ServiceRecord, AppError
 
 pub async fn create(ctx: &Ctx, caller: &Caller, spec: ServiceSpec) -> Result<Service, AppError> {
     spec.validate()?;
+    if ctx.store.find_service(&spec.name).await?.is_some() {
+        return Err(name_taken(&spec.name));
+    }
     check_ports_free(ctx, None, &spec).await?;
     let id = new_id();
     let now = now_millis();
     ctx.store
         .insert_service(&id, &spec, &author(caller), now)
         .await
+        // Two creations racing past the check above.
         .map_err(|error| match AppError::from(error) {
-            AppError::Conflict(_) => {
-                AppError::Conflict(format!("a service named {:?} exists already", spec.name))
-            }
+            AppError::Conflict(_) => name_taken(&spec.name),
             other => other,
         })?;
     audit::record(
@@ -257,6 +259,12 @@ fn view(record: ServiceRecord, tasks: &[TaskRecord]) -> Service {
         updated_at: record.updated_at,
         tasks,
     }
+}
+
+fn name_taken(name: &str) -> AppError {
+    AppError::Conflict(format!(
+        "a service named {name:?} exists already: change it with PUT /api/v1/services/{name}, or choose another name"
+    ))
 }
 
 fn author(caller: &Caller) -> String {
