@@ -135,7 +135,7 @@ pub fn reconcile(
                     cluster.now,
                     new_id(),
                 );
-                plan.writes.push(TaskWrite::Insert(record));
+                plan.writes.push(TaskWrite::Insert(Box::new(record)));
             }
         }
     }
@@ -464,7 +464,7 @@ mod tests {
                 tasks.iter().position(|r| r.task.id == id).unwrap()
             };
             match write {
-                TaskWrite::Insert(record) => self.tasks.push(record.clone()),
+                TaskWrite::Insert(record) => self.tasks.push((**record).clone()),
                 TaskWrite::Assign { id, node_id, message } => {
                     let i = find(&mut self.tasks, id);
                     let task = &mut self.tasks[i].task;

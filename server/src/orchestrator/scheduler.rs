@@ -252,7 +252,7 @@ impl Load {
     }
 }
 
-fn keep<'a>(nodes: Vec<&'a Node>, pass: impl Fn(&Node) -> bool) -> Result<Vec<&'a Node>, ()> {
+fn keep(nodes: Vec<&Node>, pass: impl Fn(&Node) -> bool) -> Result<Vec<&Node>, ()> {
     let left: Vec<&Node> = nodes.into_iter().filter(|n| pass(n)).collect();
     if left.is_empty() { Err(()) } else { Ok(left) }
 }

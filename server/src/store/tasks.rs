@@ -24,7 +24,7 @@ pub struct TaskRecord {
 /// One change the orchestrator makes to the tasks.
 #[derive(Clone, Debug, PartialEq)]
 pub enum TaskWrite {
-    Insert(TaskRecord),
+    Insert(Box<TaskRecord>),
     /// A pending task found a node.
     Assign {
         id: String,
@@ -91,6 +91,10 @@ fn from_row(row: &AnyRow) -> Result<TaskRecord, sqlx::Error> {
         reserved_memory: row.try_get("reserved_memory")?,
         host_ports: serde_json::from_str(&host_ports).map_err(decode_error)?,
     })
+}
+
+fn short(container_id: &str) -> &str {
+    container_id.get(..12).unwrap_or(container_id)
 }
 
 fn json<T: serde::Serialize>(value: &T) -> String {
@@ -283,6 +287,26 @@ impl Store {
                 return Ok(None);
             };
             let task = &current.task;
+            let replaced;
+            let report = match (&task.container_id, &report.container_id) {
+                // The container the task had vanished while the agent was
+                // away, and the agent made another: the task failed, and its
+                // end removes the stand-in.
+                (Some(known), Some(other)) if known != other && !task.state.is_terminal() => {
+                    replaced = TaskReport {
+                        state: TaskState::Failed,
+                        message: format!(
+                            "its container {} disappeared while the node's agent was away",
+                            short(known)
+                        ),
+                        error: Some("container lost".into()),
+                        container_id: Some(known.clone()),
+                        ..report.clone()
+                    };
+                    &replaced
+                }
+                _ => report,
+            };
             if task.node_id.as_deref() != Some(node_id) || !task.state.can_become(report.state) {
                 return Ok(None);
             }
@@ -392,5 +416,129 @@ impl Store {
                 })
             })
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use shoal_proto::service::Task;
+
+    use super::*;
+
+    async fn store_with_task(state: TaskState, container: Option<&str>) -> (tempfile::TempDir, Store) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&format!("sqlite://{}", dir.path().join("shoal.db").display()))
+            .await
+            .unwrap();
+        let spec = serde_json::from_value(serde_json::json!({"name": "web", "image": "x"})).unwrap();
+        store.insert_service("s1", &spec, "op", 1).await.unwrap();
+        let record = TaskRecord {
+            task: Task {
+                id: "t1".into(),
+                service_id: "s1".into(),
+                service_name: "web".into(),
+                slot: Some(1),
+                node_id: Some("n1".into()),
+                revision: 1,
+                desired_state: DesiredState::Running,
+                state,
+                message: "scheduled".into(),
+                error: None,
+                container_id: container.map(str::to_owned),
+                exit_code: None,
+                healthy: None,
+                ports: Vec::new(),
+                created_at: 1,
+                updated_at: 1,
+            },
+            reserved_nano_cpus: 0,
+            reserved_memory: 0,
+            host_ports: Vec::new(),
+        };
+        store
+            .apply_task_writes(&[TaskWrite::Insert(Box::new(record))], 1)
+            .await
+            .unwrap();
+        (dir, store)
+    }
+
+    fn report(state: TaskState, container: Option<&str>) -> TaskReport {
+        TaskReport {
+            task_id: "t1".into(),
+            state,
+            message: format!("now {state}"),
+            error: None,
+            container_id: container.map(str::to_owned),
+            exit_code: None,
+            healthy: None,
+            ports: Vec::new(),
+        }
+    }
+
+    #[tokio::test]
+    async fn reports_move_tasks_forward_only_and_record_each_transition() {
+        let (_dir, store) = store_with_task(TaskState::Assigned, None).await;
+        let running = store
+            .apply_task_report("n1", &report(TaskState::Running, Some("c1")), 5)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(running.task.state, TaskState::Running);
+        assert_eq!(running.task.container_id.as_deref(), Some("c1"));
+        assert!(
+            store
+                .apply_task_report("n1", &report(TaskState::Starting, Some("c1")), 6)
+                .await
+                .unwrap()
+                .is_none()
+        );
+        assert!(
+            store
+                .apply_task_report("n2", &report(TaskState::Failed, Some("c1")), 6)
+                .await
+                .unwrap()
+                .is_none(),
+            "another node's report is ignored"
+        );
+        store
+            .apply_task_report("n1", &report(TaskState::Failed, Some("c1")), 7)
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(
+            store
+                .apply_task_report("n1", &report(TaskState::Running, Some("c1")), 8)
+                .await
+                .unwrap()
+                .is_none()
+        );
+        let states: Vec<TaskState> = store
+            .task_events("t1")
+            .await
+            .unwrap()
+            .iter()
+            .map(|e| e.state)
+            .collect();
+        assert_eq!(
+            states,
+            [TaskState::Assigned, TaskState::Running, TaskState::Failed]
+        );
+    }
+
+    #[tokio::test]
+    async fn a_stand_in_for_a_vanished_container_fails_the_task() {
+        let (_dir, store) = store_with_task(TaskState::Running, Some("c1")).await;
+        let after = store
+            .apply_task_report("n1", &report(TaskState::Running, Some("c2")), 5)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(after.task.state, TaskState::Failed);
+        assert_eq!(after.task.container_id.as_deref(), Some("c1"));
+        assert!(
+            after.task.message.contains("disappeared"),
+            "{}",
+            after.task.message
+        );
     }
 }
