@@ -26,6 +26,11 @@ cargo leptos build --release
 step "cargo build --release -p shoal-agent (for the browser tests' nodes)"
 cargo build --release -p shoal-agent
 
+# The images the Docker tests run; built here once rather than by whichever
+# test comes first.
+step "demo images"
+scripts/build-demo-images.sh
+
 # The front end is left out: it is the wasm crate, built above, and unifying
 # its `hydrate` feature with the server's `ssr` would build a third variant.
 step "cargo test"
