@@ -160,6 +160,7 @@ fn assignment(task_id: &str, image: &str) -> Assignment {
                 mode: PublishMode::Ingress,
             }],
             healthcheck: None,
+            probe: None,
             nano_cpus: None,
             memory_bytes: Some(64 << 20),
             stop_grace_period: service::Duration::from_secs(2),

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::{
     node::Node,
-    service::{Service, Task},
+    service::{Rollout, Service, Task},
 };
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -32,6 +32,9 @@ pub enum Event {
     /// A task was created, placed, changed state or was removed from history.
     #[serde(rename = "task.updated")]
     TaskUpdated { task: Task },
+    /// A rollout started, advanced, paused, resumed or ended.
+    #[serde(rename = "rollout.updated")]
+    RolloutUpdated { rollout: Box<Rollout> },
     /// The stream fell behind and skipped events: reload what is shown.
     #[serde(rename = "resync")]
     Resync,

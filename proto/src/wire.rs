@@ -30,7 +30,7 @@ use crate::{
     auth::FieldError,
     node::{HOSTNAME_MAX, check_hostname},
     service::{
-        DesiredState, Duration, HealthCheck, PortConfig, Protocol, PullPolicy, RegistryAuth, TaskState,
+        DesiredState, Duration, HealthCheck, PortConfig, Probe, Protocol, PullPolicy, RegistryAuth, TaskState,
     },
 };
 
@@ -112,6 +112,8 @@ pub struct ContainerSpec {
     pub environment: BTreeMap<String, String>,
     pub ports: Vec<PortConfig>,
     pub healthcheck: Option<HealthCheck>,
+    #[serde(default)]
+    pub probe: Option<Probe>,
     /// Limits in Docker's units: nano-CPUs and bytes.
     pub nano_cpus: Option<i64>,
     pub memory_bytes: Option<i64>,

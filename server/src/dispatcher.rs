@@ -83,6 +83,7 @@ pub fn container_spec(spec: &ServiceSpec) -> ContainerSpec {
         environment: spec.environment.clone(),
         ports: spec.ports.clone(),
         healthcheck: spec.healthcheck.clone(),
+        probe: spec.probe.clone(),
         nano_cpus: limits.cpus.map(|cpus| nano_cpus(Some(cpus))),
         memory_bytes: limits
             .memory

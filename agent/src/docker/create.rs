@@ -151,6 +151,7 @@ mod tests {
                 environment: BTreeMap::from([("A".into(), "1".into()), ("B".into(), "x=y".into())]),
                 ports: Vec::new(),
                 healthcheck: None,
+                probe: None,
                 nano_cpus: Some(500_000_000),
                 memory_bytes: Some(64 << 20),
                 stop_grace_period: Duration::from_millis(2500),

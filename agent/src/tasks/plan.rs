@@ -177,6 +177,7 @@ pub(crate) mod tests {
                 environment: BTreeMap::new(),
                 ports: Vec::new(),
                 healthcheck: None,
+                probe: None,
                 nano_cpus: None,
                 memory_bytes: None,
                 stop_grace_period: shoal_proto::service::Duration::from_secs(3),

@@ -4,6 +4,7 @@
 
 mod constraint;
 mod diff;
+mod rollout;
 mod spec;
 mod task;
 mod units;
@@ -12,6 +13,7 @@ mod view;
 
 pub use constraint::{Constraint, ConstraintAttr, ConstraintOp, Preference};
 pub use diff::{FieldChange, diff};
+pub use rollout::*;
 pub use spec::*;
 pub use task::*;
 pub use units::{ByteSize, Duration};

@@ -42,6 +42,9 @@ pub struct ServiceSpec {
     pub resources: ResourceRequirements,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub healthcheck: Option<HealthCheck>,
+    /// A probe the agent runs against the task, on top of the health check.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub probe: Option<Probe>,
     #[serde(default)]
     pub restart_policy: RestartPolicy,
     #[serde(default = "default_stop_grace")]
@@ -145,6 +148,51 @@ pub struct HealthCheck {
     /// Turns off the image's health check.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub disable: bool,
+}
+
+/// A health probe the agent runs from its node against one of the task's
+/// container ports (through the port's host binding): an HTTP GET that must
+/// answer 2xx or 3xx, or a TCP connection that must open. A task with a probe
+/// is healthy only while both the probe and Docker's health check pass.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Probe {
+    #[serde(rename = "type")]
+    pub kind: ProbeKind,
+    /// A container port listed in `ports` (its `target`).
+    pub port: u16,
+    /// HTTP only; `/` when left out.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
+    #[serde(default = "default_probe_interval")]
+    pub interval: Duration,
+    #[serde(default = "default_probe_timeout")]
+    pub timeout: Duration,
+    /// Failures in a row that make the task unhealthy.
+    #[serde(default = "default_probe_retries")]
+    pub retries: u32,
+    /// Failures during this time after the start do not count.
+    #[serde(default)]
+    pub start_period: Duration,
+}
+
+fn default_probe_interval() -> Duration {
+    Duration::from_secs(2)
+}
+
+fn default_probe_timeout() -> Duration {
+    Duration::from_secs(1)
+}
+
+fn default_probe_retries() -> u32 {
+    3
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ProbeKind {
+    Http,
+    Tcp,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
