@@ -19,7 +19,10 @@ use shoal_agent::{
     tasks::Reconciler,
 };
 use shoal_proto::{
-    service::{self, DesiredState, PortConfig, Protocol, PublishMode, PullPolicy, TaskState},
+    service::{
+        self, DesiredState, HealthCheck, PortConfig, Probe, ProbeKind, Protocol, PublishMode, PullPolicy,
+        TaskState,
+    },
     wire::{Assignment, ContainerSpec, TaskReport},
 };
 use tokio::{sync::mpsc::UnboundedReceiver, time::timeout};
@@ -213,12 +216,11 @@ fn states(reports: &[TaskReport], task_id: &str) -> Vec<TaskState> {
     states
 }
 
-fn http_get(port: u16) -> String {
+fn http(port: u16, method: &str, path: &str) -> String {
     let mut stream = TcpStream::connect((LOOPBACK, port)).expect("the published port accepts");
     stream.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-    stream
-        .write_all(b"GET / HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n")
-        .unwrap();
+    let request = format!("{method} {path} HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n");
+    stream.write_all(request.as_bytes()).unwrap();
     let mut answer = String::new();
     stream.read_to_string(&mut answer).unwrap();
     answer
@@ -267,7 +269,7 @@ async fn a_task_runs_healthy_on_its_port_and_fails_when_killed() {
     assert_eq!((port.target, port.protocol), (8080, Protocol::Tcp));
     assert_eq!(port.host_ip, "127.0.0.1");
     assert_ne!(port.host_port, 0);
-    let answer = http_get(port.host_port);
+    let answer = http(port.host_port, "GET", "/");
     assert!(answer.contains("shoal-demo v1"), "{answer}");
 
     must(&["kill", &container]);
@@ -444,4 +446,72 @@ async fn a_container_that_cannot_start_fails_its_task_with_the_engines_reason() 
     let error = failed.error.as_deref().unwrap();
     assert!(error.contains(&free_port.to_string()), "{error}");
     assert!(failed.container_id.is_some());
+}
+
+#[tokio::test]
+async fn a_probed_task_turns_unhealthy_when_its_endpoint_fails_and_healthy_when_it_recovers() {
+    let node = TestNode::new("probe");
+    let (tasks, mut reports) = node.agent().await;
+    let task = task_id("probe", 1);
+    let mut probed = assignment(&task, "shoal-demo:v1");
+    // The image's own check off, so that the probe alone decides.
+    probed.container.healthcheck = Some(HealthCheck {
+        test: Vec::new(),
+        interval: None,
+        timeout: None,
+        retries: None,
+        start_period: None,
+        disable: true,
+    });
+    let (interval, retries) = (service::Duration::from_secs(1), 2);
+    probed.container.probe = Some(Probe {
+        kind: ProbeKind::Http,
+        port: 8080,
+        path: Some("/health".into()),
+        interval,
+        timeout: service::Duration::from_millis(500),
+        retries,
+        start_period: service::Duration::ZERO,
+    });
+    tasks.replace(vec![probed]);
+
+    let seen = until(&mut reports, &task, "healthy", |r| r.healthy == Some(true)).await;
+    let running = seen
+        .iter()
+        .find(|r| r.task_id == task && r.state == TaskState::Running)
+        .unwrap();
+    assert_eq!(
+        (running.healthy, running.health_starting, running.message.as_str()),
+        (None, true, "probe http :8080/health starting")
+    );
+    let healthy = seen.last().unwrap();
+    assert_eq!(healthy.message, "probe http :8080/health passing");
+    let port = healthy.ports[0].host_port;
+
+    let answer = http(port, "POST", "/fail");
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    let failed_at = tokio::time::Instant::now();
+    let seen = until(&mut reports, &task, "unhealthy", |r| r.healthy == Some(false)).await;
+    let noticed = failed_at.elapsed();
+    let unhealthy = seen.last().unwrap();
+    assert_eq!(unhealthy.state, TaskState::Running);
+    assert_eq!(
+        unhealthy.message,
+        "probe http :8080/health failing: HTTP 503 Service Unavailable"
+    );
+    // Up to one interval to the next attempt, then `retries` failures; the
+    // margin is for a busy machine.
+    let bound = interval.as_std() * retries + Duration::from_secs(3);
+    assert!(
+        noticed < bound,
+        "noticed after {noticed:?}, expected within {bound:?}"
+    );
+
+    let answer = http(port, "POST", "/recover");
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    let seen = until(&mut reports, &task, "healthy again", |r| r.healthy == Some(true)).await;
+    assert_eq!(seen.last().unwrap().message, "probe http :8080/health passing");
+
+    tasks.update(Vec::new(), vec![task.clone()]);
+    node.until_gone(&task).await;
 }

@@ -6,7 +6,7 @@ use bollard::models::{ContainerInspectResponse, ContainerStateStatusEnum, Health
 use shoal_proto::{service::Protocol, wire::PortBinding};
 
 use super::labels::TASK_ID;
-use crate::tasks::{Observed, Status};
+use crate::tasks::{Health, Observed, Status};
 
 /// Docker's own default, for containers created without a stop timeout.
 const DEFAULT_STOP_GRACE: Duration = Duration::from_secs(10);
@@ -28,9 +28,11 @@ pub fn observed(inspection: ContainerInspectResponse) -> Observed {
             out_of_memory: state.oom_killed.unwrap_or_default(),
         },
     };
-    let healthy = match state.health.and_then(|health| health.status) {
-        Some(HealthStatusEnum::HEALTHY) => Some(true),
-        Some(HealthStatusEnum::UNHEALTHY) => Some(false),
+    let health = match state.health.and_then(|health| health.status) {
+        Some(HealthStatusEnum::STARTING) => Some(Health::Starting),
+        Some(HealthStatusEnum::HEALTHY) => Some(Health::Passing),
+        Some(HealthStatusEnum::UNHEALTHY) => Some(Health::Failing),
+        // `none`, or no health section: the container has no check.
         _ => None,
     };
     Observed {
@@ -40,7 +42,7 @@ pub fn observed(inspection: ContainerInspectResponse) -> Observed {
             .and_then(|mut labels| labels.remove(TASK_ID))
             .unwrap_or_default(),
         status,
-        healthy,
+        health,
         error: state.error.filter(|error| !error.is_empty()),
         ports: inspection
             .network_settings
@@ -91,7 +93,7 @@ fn parse_key(key: &str) -> Option<(u16, Protocol)> {
 mod tests {
     use std::collections::HashMap;
 
-    use bollard::models::{ContainerConfig, ContainerState, Health, NetworkSettings};
+    use bollard::models::{ContainerConfig, ContainerState, Health as EngineHealth, NetworkSettings};
 
     use super::*;
 
@@ -123,9 +125,9 @@ mod tests {
     fn a_running_container_shows_its_health_and_host_ports() {
         let state = ContainerState {
             status: Some(ContainerStateStatusEnum::RUNNING),
-            health: Some(Health {
+            health: Some(EngineHealth {
                 status: Some(HealthStatusEnum::HEALTHY),
-                ..Health::default()
+                ..EngineHealth::default()
             }),
             error: Some(String::new()),
             ..ContainerState::default()
@@ -142,7 +144,7 @@ mod tests {
         assert_eq!(container.id, "c1");
         assert_eq!(container.task_id, "t1");
         assert_eq!(container.status, Status::Running);
-        assert_eq!(container.healthy, Some(true));
+        assert_eq!(container.health, Some(Health::Passing));
         assert_eq!(container.error, None);
         assert_eq!(container.stop_grace, Duration::from_secs(3));
         let ports: Vec<_> = container
@@ -161,6 +163,26 @@ mod tests {
     }
 
     #[test]
+    fn a_health_check_may_be_starting_failing_or_absent() {
+        for (status, health) in [
+            (Some(HealthStatusEnum::STARTING), Some(Health::Starting)),
+            (Some(HealthStatusEnum::UNHEALTHY), Some(Health::Failing)),
+            (Some(HealthStatusEnum::NONE), None),
+            (None, None),
+        ] {
+            let state = ContainerState {
+                status: Some(ContainerStateStatusEnum::RUNNING),
+                health: Some(EngineHealth {
+                    status,
+                    ..EngineHealth::default()
+                }),
+                ..ContainerState::default()
+            };
+            assert_eq!(observed(inspection(state, HashMap::new())).health, health);
+        }
+    }
+
+    #[test]
     fn an_ended_container_shows_how() {
         let state = ContainerState {
             status: Some(ContainerStateStatusEnum::EXITED),
@@ -176,7 +198,7 @@ mod tests {
                 out_of_memory: true
             }
         );
-        assert_eq!(container.healthy, None);
+        assert_eq!(container.health, None);
     }
 
     #[test]

@@ -14,7 +14,7 @@ use shoal_proto::{
 };
 use tokio::sync::mpsc::{UnboundedSender, unbounded_channel};
 
-use super::runtime::{Observed, Runtime, Status};
+use super::runtime::{Health, Observed, Runtime, Status};
 use crate::{engine::DockerHost, error::Error};
 
 #[derive(Clone, Default)]
@@ -50,7 +50,7 @@ impl Fake {
             id: id.to_owned(),
             task_id: task_id.to_owned(),
             status,
-            healthy: None,
+            health: None,
             error: None,
             ports: Vec::new(),
             stop_grace: Duration::from_secs(10),
@@ -83,8 +83,8 @@ impl Fake {
         });
     }
 
-    pub fn set_health(&self, task_id: &str, healthy: bool) {
-        self.change(task_id, |container| container.healthy = Some(healthy));
+    pub fn set_health(&self, task_id: &str, health: Health) {
+        self.change(task_id, |container| container.health = Some(health));
     }
 
     pub fn remove_by_hand(&self, task_id: &str) {
@@ -183,7 +183,7 @@ impl Runtime for Fake {
             id: id.clone(),
             task_id: assignment.task_id.clone(),
             status: Status::Created,
-            healthy: None,
+            health: None,
             error: None,
             ports,
             stop_grace: assignment.container.stop_grace_period.as_std(),

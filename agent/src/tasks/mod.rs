@@ -2,7 +2,9 @@
 //! the container engine match them and reports every task's state back.
 //!
 //! - `plan`: what to do, decided from plain data;
-//! - `report`: what a container says about its task;
+//! - `report`: what a container says about its task, and `health` what its
+//!   health checks say;
+//! - `probe`: the agent's own health probes of tasks;
 //! - `runtime`: the engine as the reconciler sees it (Docker's side is in
 //!   [`crate::docker`]);
 //! - `operation`: the engine steps of each decision;
@@ -11,11 +13,13 @@
 
 #[cfg(test)]
 mod fake;
+mod health;
 mod operation;
 mod plan;
+mod probe;
 mod reconciler;
 mod report;
 mod runtime;
 
 pub use reconciler::Reconciler;
-pub use runtime::{Observed, Runtime, Status};
+pub use runtime::{Health, Observed, Runtime, Status};

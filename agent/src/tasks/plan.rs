@@ -9,8 +9,9 @@
 //! - a task gets a container only if it has none and never had one: the
 //!   agent never restarts a task, the server replaces it with a new one;
 //! - a running container whose task should shut down is stopped;
-//! - otherwise the task's state is read off its container and reported when
-//!   it differs from the last report; an ended task is never reported again.
+//! - otherwise the task's state is read off its container (and its probe's
+//!   verdict) and reported when it differs from the last report; an ended
+//!   task is never reported again.
 
 use std::{
     collections::{BTreeMap, BTreeSet},
@@ -23,6 +24,7 @@ use shoal_proto::{
 };
 
 use super::{
+    probe::Verdict,
     report::{ended, observed},
     runtime::{Observed, Status},
 };
@@ -65,10 +67,12 @@ pub struct Plan {
 }
 
 /// Decides for every task and container not `busy` (with an operation
-/// under way, whose outcome the next look will show).
+/// under way, whose outcome the next look will show). `probes` holds the
+/// verdicts of the probes running.
 pub fn plan(
     assignments: &BTreeMap<String, Assignment>,
     containers: &[Observed],
+    probes: &BTreeMap<String, Verdict>,
     reported: &BTreeMap<String, TaskReport>,
     busy: &BTreeSet<String>,
 ) -> Plan {
@@ -92,17 +96,25 @@ pub fn plan(
             plan.operations.push(remove(task_id, &found[1..]));
             continue;
         }
-        decide(assignment, Some(found[0]), reported.get(task_id), &mut plan);
+        let (probe, last) = (probes.get(task_id), reported.get(task_id));
+        decide(assignment, Some(found[0]), probe, last, &mut plan);
     }
     for (task_id, assignment) in assignments {
         if !busy.contains(task_id) && !by_task.contains_key(task_id.as_str()) {
-            decide(assignment, None, reported.get(task_id), &mut plan);
+            let (probe, last) = (probes.get(task_id), reported.get(task_id));
+            decide(assignment, None, probe, last, &mut plan);
         }
     }
     plan
 }
 
-fn decide(assignment: &Assignment, container: Option<&Observed>, last: Option<&TaskReport>, plan: &mut Plan) {
+fn decide(
+    assignment: &Assignment,
+    container: Option<&Observed>,
+    probe: Option<&Verdict>,
+    last: Option<&TaskReport>,
+    plan: &mut Plan,
+) {
     let task_id = assignment.task_id.clone();
     let running = assignment.desired == DesiredState::Running;
     let operation = match container {
@@ -126,7 +138,7 @@ fn decide(assignment: &Assignment, container: Option<&Observed>, last: Option<&T
     match operation {
         Some(operation) => plan.operations.push(operation),
         None => {
-            if let Some(report) = observed(assignment, container, last)
+            if let Some(report) = observed(assignment, container, probe, last)
                 && Some(&report) != last
             {
                 plan.reports.push(report);
@@ -155,12 +167,28 @@ fn liveliness(status: Status) -> u8 {
 #[cfg(test)]
 pub(crate) mod tests {
     use shoal_proto::{
-        service::{PullPolicy, TaskState},
-        wire::ContainerSpec,
+        service::{PortConfig, Probe, ProbeKind, Protocol, PublishMode, PullPolicy, TaskState},
+        wire::{ContainerSpec, PortBinding},
     };
 
     use super::*;
-    use crate::tasks::report::{REMOVED_OUTSIDE, progress};
+    use crate::tasks::{
+        report::{REMOVED_OUTSIDE, progress},
+        runtime::Health,
+    };
+
+    /// A probe of `port` with the spec's defaults.
+    pub fn probe(kind: ProbeKind, port: u16) -> Probe {
+        Probe {
+            kind,
+            port,
+            path: None,
+            interval: shoal_proto::service::Duration::from_secs(2),
+            timeout: shoal_proto::service::Duration::from_secs(1),
+            retries: 3,
+            start_period: shoal_proto::service::Duration::ZERO,
+        }
+    }
 
     pub fn assignment(task_id: &str) -> Assignment {
         Assignment {
@@ -192,7 +220,7 @@ pub(crate) mod tests {
             id: id.into(),
             task_id: task_id.into(),
             status,
-            healthy: None,
+            health: None,
             error: None,
             ports: Vec::new(),
             stop_grace: Duration::from_secs(10),
@@ -226,6 +254,7 @@ pub(crate) mod tests {
             &assigned(&[assignment("t1")]),
             &[],
             &BTreeMap::new(),
+            &BTreeMap::new(),
             &BTreeSet::new(),
         );
         assert_eq!(plan.operations, vec![Operation::Run(Box::new(assignment("t1")))]);
@@ -236,7 +265,13 @@ pub(crate) mod tests {
     fn a_running_container_is_adopted_and_reported_once() {
         let tasks = assigned(&[assignment("t1")]);
         let containers = [container("c1", "t1", Status::Running)];
-        let first = plan(&tasks, &containers, &BTreeMap::new(), &BTreeSet::new());
+        let first = plan(
+            &tasks,
+            &containers,
+            &BTreeMap::new(),
+            &BTreeMap::new(),
+            &BTreeSet::new(),
+        );
         assert_eq!(first.operations, vec![]);
         let [report] = first.reports.as_slice() else {
             panic!("{first:?}")
@@ -245,7 +280,13 @@ pub(crate) mod tests {
             (report.state, report.container_id.as_deref()),
             (TaskState::Running, Some("c1"))
         );
-        let again = plan(&tasks, &containers, &reported(&first.reports), &BTreeSet::new());
+        let again = plan(
+            &tasks,
+            &containers,
+            &BTreeMap::new(),
+            &reported(&first.reports),
+            &BTreeSet::new(),
+        );
         assert_eq!(again, Plan::default());
     }
 
@@ -256,15 +297,66 @@ pub(crate) mod tests {
             &tasks,
             &[container("c1", "t1", Status::Running)],
             &BTreeMap::new(),
+            &BTreeMap::new(),
             &BTreeSet::new(),
         );
         let healthy = Observed {
-            healthy: Some(true),
+            health: Some(Health::Passing),
             ..container("c1", "t1", Status::Running)
         };
-        let after = plan(&tasks, &[healthy], &reported(&before.reports), &BTreeSet::new());
+        let after = plan(
+            &tasks,
+            &[healthy],
+            &BTreeMap::new(),
+            &reported(&before.reports),
+            &BTreeSet::new(),
+        );
         assert_eq!(after.reports.len(), 1);
         assert_eq!(after.reports[0].healthy, Some(true));
+    }
+
+    #[test]
+    fn a_probes_verdict_is_news() {
+        let mut probed = assignment("t1");
+        probed.container.probe = Some(probe(ProbeKind::Tcp, 8080));
+        probed.container.ports = vec![PortConfig {
+            target: 8080,
+            published: None,
+            protocol: Protocol::Tcp,
+            mode: PublishMode::Ingress,
+        }];
+        let tasks = assigned(&[probed]);
+        let running = Observed {
+            ports: vec![PortBinding {
+                target: 8080,
+                protocol: Protocol::Tcp,
+                host_ip: "127.0.0.1".into(),
+                host_port: 32768,
+            }],
+            ..container("c1", "t1", Status::Running)
+        };
+        let containers = [running];
+        let look = |probes: &[Verdict], last: &BTreeMap<String, TaskReport>| {
+            let probes = probes
+                .iter()
+                .map(|verdict| ("t1".to_owned(), verdict.clone()))
+                .collect();
+            plan(&tasks, &containers, &probes, last, &BTreeSet::new()).reports
+        };
+        let starting = look(&[], &BTreeMap::new());
+        assert_eq!((starting[0].healthy, starting[0].health_starting), (None, true));
+        assert_eq!(look(&[Verdict::Starting], &reported(&starting)), []);
+        let failing = look(
+            &[Verdict::Failing("connection refused".into())],
+            &reported(&starting),
+        );
+        assert_eq!(
+            (failing[0].healthy, failing[0].health_starting),
+            (Some(false), false)
+        );
+        assert_eq!(failing[0].message, "probe tcp :8080 failing: connection refused");
+        let passing = look(&[Verdict::Passing], &reported(&failing));
+        assert_eq!(passing[0].healthy, Some(true));
     }
 
     #[test]
@@ -273,6 +365,7 @@ pub(crate) mod tests {
         let plan = plan(
             &assigned(&[]),
             std::slice::from_ref(&stray),
+            &BTreeMap::new(),
             &BTreeMap::new(),
             &BTreeSet::new(),
         );
@@ -289,13 +382,31 @@ pub(crate) mod tests {
     fn an_ended_task_is_never_run_again_nor_reported_again() {
         let tasks = assigned(&[assignment("t1")]);
         let containers = [container("c1", "t1", exited(1))];
-        let first = plan(&tasks, &containers, &BTreeMap::new(), &BTreeSet::new());
+        let first = plan(
+            &tasks,
+            &containers,
+            &BTreeMap::new(),
+            &BTreeMap::new(),
+            &BTreeSet::new(),
+        );
         assert_eq!(first.operations, vec![]);
         assert_eq!(first.reports[0].state, TaskState::Failed);
-        let after = plan(&tasks, &containers, &reported(&first.reports), &BTreeSet::new());
+        let after = plan(
+            &tasks,
+            &containers,
+            &BTreeMap::new(),
+            &reported(&first.reports),
+            &BTreeSet::new(),
+        );
         assert_eq!(after, Plan::default());
         // Gone by hand after it failed: still nothing to do.
-        let gone = plan(&tasks, &[], &reported(&first.reports), &BTreeSet::new());
+        let gone = plan(
+            &tasks,
+            &[],
+            &BTreeMap::new(),
+            &reported(&first.reports),
+            &BTreeSet::new(),
+        );
         assert_eq!(gone, Plan::default());
     }
 
@@ -308,6 +419,7 @@ pub(crate) mod tests {
         let plan = plan(
             &assigned(&[assignment("t1")]),
             &[],
+            &BTreeMap::new(),
             &reported(&[last]),
             &BTreeSet::new(),
         );
@@ -325,6 +437,7 @@ pub(crate) mod tests {
             &tasks,
             &[container("c1", "t1", Status::Running)],
             &BTreeMap::new(),
+            &BTreeMap::new(),
             &BTreeSet::new(),
         );
         assert_eq!(
@@ -339,6 +452,7 @@ pub(crate) mod tests {
             &tasks,
             &[container("c1", "t1", exited(0))],
             &BTreeMap::new(),
+            &BTreeMap::new(),
             &BTreeSet::new(),
         );
         assert_eq!(stopped.operations, vec![]);
@@ -350,6 +464,7 @@ pub(crate) mod tests {
         let plan = plan(
             &assigned(&[assignment("t1")]),
             &[container("c1", "t1", Status::Created)],
+            &BTreeMap::new(),
             &BTreeMap::new(),
             &BTreeSet::new(),
         );
@@ -373,6 +488,7 @@ pub(crate) mod tests {
             &assigned(&[assignment("t1")]),
             &containers,
             &BTreeMap::new(),
+            &BTreeMap::new(),
             &BTreeSet::new(),
         );
         let [Operation::Remove { containers, .. }] = plan.operations.as_slice() else {
@@ -388,6 +504,7 @@ pub(crate) mod tests {
         let plan = plan(
             &assigned(&[assignment("t1")]),
             &[container("c9", "t9", Status::Running)],
+            &BTreeMap::new(),
             &BTreeMap::new(),
             &busy,
         );

@@ -5,10 +5,11 @@
 //! it up to date.
 //!
 //! It looks at the engine whenever something may have changed (assignments,
-//! an engine event, an operation finishing) and every 30 s in case an event
-//! was missed. Each look is planned by [`plan`]; the plan's operations run
-//! concurrently, one at a time per task, so that a long image pull holds up
-//! no other task.
+//! an engine event, an operation finishing, a probe's verdict) and every
+//! 30 s in case an event was missed. Each look is planned by [`plan`]; the
+//! plan's operations run concurrently, one at a time per task, so that a
+//! long image pull holds up no other task. Each look also says which tasks
+//! to probe: those whose containers run.
 
 use std::{
     collections::{BTreeMap, BTreeSet, HashMap},
@@ -31,6 +32,7 @@ use tracing::{error, info, warn};
 use super::{
     operation::perform,
     plan::{Operation, plan},
+    probe::{self, Runners},
     runtime::Runtime,
 };
 use crate::backoff::RECONNECT;
@@ -68,6 +70,7 @@ impl Reconciler {
             reported: BTreeMap::new(),
             operations: JoinSet::new(),
             busy: HashMap::new(),
+            probes: Runners::new(),
             progress_sender,
             progress,
             reports,
@@ -106,6 +109,7 @@ struct Driver<R> {
     operations: JoinSet<()>,
     /// The task of each operation under way.
     busy: HashMap<task::Id, String>,
+    probes: Runners,
     progress_sender: UnboundedSender<TaskReport>,
     /// Reports from operations, passed on and remembered.
     progress: UnboundedReceiver<TaskReport>,
@@ -116,6 +120,7 @@ enum Wake {
     Input(Input),
     Progress(TaskReport),
     Finished(Result<(task::Id, ()), JoinError>),
+    Probe(probe::Change),
     Look,
 }
 
@@ -135,6 +140,7 @@ impl<R: Runtime> Driver<R> {
                 },
                 Some(report) = self.progress.recv() => Wake::Progress(report),
                 Some(finished) = self.operations.join_next_with_id() => Wake::Finished(finished),
+                change = self.probes.next() => Wake::Probe(change),
                 () = changed.notified() => Wake::Look,
                 _ = resync.tick() => Wake::Look,
             };
@@ -164,6 +170,11 @@ impl<R: Runtime> Driver<R> {
                     self.finished(finished);
                     self.look().await;
                 }
+                Wake::Probe(change) => {
+                    if self.probes.record(change) {
+                        self.look().await;
+                    }
+                }
                 Wake::Look => {
                     self.look().await;
                 }
@@ -185,8 +196,15 @@ impl<R: Runtime> Driver<R> {
                 return fresh;
             }
         };
+        self.probes.align(probe::targets(&self.assignments, &containers));
         let busy: BTreeSet<String> = self.busy.values().cloned().collect();
-        let plan = plan(&self.assignments, &containers, &self.reported, &busy);
+        let plan = plan(
+            &self.assignments,
+            &containers,
+            &self.probes.verdicts(),
+            &self.reported,
+            &busy,
+        );
         for report in plan.reports {
             fresh.insert(report.task_id.clone());
             self.record(report);
@@ -278,11 +296,24 @@ async fn watch<R: Runtime>(runtime: Arc<R>, changed: Arc<Notify>) {
 
 #[cfg(test)]
 mod tests {
-    use shoal_proto::service::{DesiredState, PullPolicy, TaskState};
-    use tokio::time::timeout;
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+
+    use shoal_proto::service::{
+        self, DesiredState, PortConfig, Probe, ProbeKind, Protocol, PublishMode, PullPolicy, TaskState,
+    };
+    use tokio::{
+        io::{AsyncReadExt, AsyncWriteExt},
+        net::TcpListener,
+        time::timeout,
+    };
 
     use super::*;
-    use crate::tasks::{Status, fake::Fake, plan::tests::assignment, report};
+    use crate::tasks::{
+        Health, Status,
+        fake::Fake,
+        plan::tests::{assignment, probe},
+        report,
+    };
 
     const IMAGE: &str = "shoal-demo:v1";
 
@@ -328,13 +359,95 @@ mod tests {
         use TaskState::*;
         assert_eq!(states, [Accepted, Preparing, Starting, Running]);
         assert_eq!(engine.created(), ["t1"]);
-        engine.set_health("t1", true);
+        engine.set_health("t1", Health::Passing);
         let healthy = next(&mut reports).await;
         assert_eq!((healthy.state, healthy.healthy), (Running, Some(true)));
         assert_eq!(
             healthy.container_id,
             Some(engine.containers_for("t1")[0].id.clone())
         );
+    }
+
+    /// A task's /health on this host: 200 while `healthy` holds, else 503.
+    /// Returns its port and the count of requests it answered.
+    async fn health_endpoint(healthy: Arc<AtomicBool>) -> (u16, Arc<AtomicUsize>) {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let answered = Arc::new(AtomicUsize::new(0));
+        let count = Arc::clone(&answered);
+        tokio::spawn(async move {
+            loop {
+                let (mut stream, _) = listener.accept().await.unwrap();
+                let mut request = [0; 1024];
+                let _ = stream.read(&mut request).await;
+                let status = match healthy.load(Ordering::SeqCst) {
+                    true => "200 OK",
+                    false => "503 Service Unavailable",
+                };
+                let answer = format!("HTTP/1.1 {status}\r\nContent-Length: 0\r\n\r\n");
+                let _ = stream.write_all(answer.as_bytes()).await;
+                count.fetch_add(1, Ordering::SeqCst);
+            }
+        });
+        (port, answered)
+    }
+
+    #[tokio::test]
+    async fn a_probed_task_is_reported_as_its_probe_finds_it_until_it_leaves() {
+        let healthy = Arc::new(AtomicBool::new(true));
+        let (port, answered) = health_endpoint(Arc::clone(&healthy)).await;
+        let mut probed = assignment("t1");
+        // The fake engine binds the published port, where the endpoint is.
+        probed.container.ports = vec![PortConfig {
+            target: 8080,
+            published: Some(port),
+            protocol: Protocol::Tcp,
+            mode: PublishMode::Host,
+        }];
+        probed.container.probe = Some(Probe {
+            path: Some("/health".into()),
+            interval: service::Duration::from_millis(200),
+            timeout: service::Duration::from_millis(200),
+            retries: 2,
+            ..probe(ProbeKind::Http, 8080)
+        });
+        let engine = Fake::with_images(&[IMAGE]);
+        let (tasks, mut reports) = Reconciler::spawn(engine.clone());
+        tasks.replace(vec![probed]);
+
+        let running = loop {
+            let report = next(&mut reports).await;
+            if report.state == TaskState::Running {
+                break report;
+            }
+        };
+        let health = |report: TaskReport| (report.healthy, report.health_starting, report.message);
+        let starting = "probe http :8080/health starting".to_owned();
+        assert_eq!(health(running), (None, true, starting));
+        let passing = "probe http :8080/health passing".to_owned();
+        assert_eq!(
+            health(next(&mut reports).await),
+            (Some(true), false, passing.clone())
+        );
+
+        healthy.store(false, Ordering::SeqCst);
+        let failing = "probe http :8080/health failing: HTTP 503 Service Unavailable".to_owned();
+        assert_eq!(health(next(&mut reports).await), (Some(false), false, failing));
+        healthy.store(true, Ordering::SeqCst);
+        assert_eq!(health(next(&mut reports).await), (Some(true), false, passing));
+
+        tasks.update(Vec::new(), vec!["t1".into()]);
+        eventually("the container's removal", || {
+            engine.containers_for("t1").is_empty()
+        })
+        .await;
+        let after_removal = answered.load(Ordering::SeqCst);
+        sleep(Duration::from_millis(200)).await;
+        assert!(
+            answered.load(Ordering::SeqCst) <= after_removal + 1,
+            "the probe went on after its task left"
+        );
+        no_more(&mut reports);
     }
 
     #[tokio::test]

@@ -5,7 +5,11 @@ use shoal_proto::{
     wire::{Assignment, TaskReport},
 };
 
-use super::runtime::{Observed, Status};
+use super::{
+    health::judge,
+    probe::Verdict,
+    runtime::{Observed, Status},
+};
 
 pub const STOPPED: &str = "stopped by the orchestrator";
 pub const REMOVED_OUTSIDE: &str = "container removed outside Shoal";
@@ -25,6 +29,7 @@ pub fn progress(task_id: &str, state: TaskState, message: impl Into<String>) -> 
         container_id: None,
         exit_code: None,
         healthy: None,
+        health_starting: false,
         ports: Vec::new(),
     }
 }
@@ -37,12 +42,13 @@ pub fn failure(task_id: &str, state: TaskState, message: impl Into<String>, erro
     }
 }
 
-/// The task's state as its container shows it, `None` when the container
-/// says nothing yet (it is being removed, or there is none and the task has
-/// yet to be started).
+/// The task's state as its container (and the probe's latest verdict)
+/// shows it, `None` when the container says nothing yet (it is being
+/// removed, or there is none and the task has yet to be started).
 pub fn observed(
     assignment: &Assignment,
     container: Option<&Observed>,
+    probe: Option<&Verdict>,
     last: Option<&TaskReport>,
 ) -> Option<TaskReport> {
     let task_id = assignment.task_id.as_str();
@@ -71,11 +77,15 @@ pub fn observed(
     };
     let report = match container.status {
         Status::Removing => return None,
-        Status::Running => TaskReport {
-            healthy: container.healthy,
-            ports: container.ports.clone(),
-            ..progress(task_id, TaskState::Running, health_message(container.healthy))
-        },
+        Status::Running => {
+            let health = judge(&assignment.container, container, probe);
+            TaskReport {
+                healthy: health.healthy,
+                health_starting: health.starting,
+                ports: container.ports.clone(),
+                ..progress(task_id, TaskState::Running, health.message)
+            }
+        }
         Status::Created | Status::Exited { .. } if shutdown => TaskReport {
             exit_code: exit_code(container.status),
             ..progress(task_id, TaskState::Shutdown, STOPPED)
@@ -111,14 +121,6 @@ pub fn observed(
     Some(of_container(report))
 }
 
-fn health_message(healthy: Option<bool>) -> &'static str {
-    match healthy {
-        None => "started",
-        Some(true) => "health check passing",
-        Some(false) => "health check failing",
-    }
-}
-
 fn exit_code(status: Status) -> Option<i64> {
     match status {
         Status::Exited { code, .. } => Some(code),
@@ -133,14 +135,14 @@ mod tests {
     use shoal_proto::wire::PortBinding;
 
     use super::*;
-    use crate::tasks::plan::tests::assignment;
+    use crate::tasks::{plan::tests::assignment, runtime::Health};
 
     fn container(status: Status) -> Observed {
         Observed {
             id: "c1".into(),
             task_id: "t1".into(),
             status,
-            healthy: None,
+            health: None,
             error: None,
             ports: Vec::new(),
             stop_grace: Duration::from_secs(10),
@@ -156,11 +158,11 @@ mod tests {
             host_port: 32768,
         };
         let running = Observed {
-            healthy: Some(false),
+            health: Some(Health::Failing),
             ports: vec![port.clone()],
             ..container(Status::Running)
         };
-        let report = observed(&assignment("t1"), Some(&running), None).unwrap();
+        let report = observed(&assignment("t1"), Some(&running), None, None).unwrap();
         assert_eq!(report.state, TaskState::Running);
         assert_eq!(report.message, "health check failing");
         assert_eq!(report.healthy, Some(false));
@@ -175,6 +177,7 @@ mod tests {
             observed(
                 &assignment("t1"),
                 Some(&container(Status::Exited { code, out_of_memory })),
+                None,
                 None,
             )
             .unwrap()
@@ -199,7 +202,7 @@ mod tests {
             error: Some("port is already allocated".into()),
             ..container(Status::Created)
         };
-        let report = observed(&assignment("t1"), Some(&broken), None).unwrap();
+        let report = observed(&assignment("t1"), Some(&broken), None, None).unwrap();
         assert_eq!(report.state, TaskState::Failed);
         assert_eq!(report.error.as_deref(), Some("port is already allocated"));
     }
@@ -212,10 +215,10 @@ mod tests {
             code: 143,
             out_of_memory: false,
         });
-        let report = observed(&stopping, Some(&exited), None).unwrap();
+        let report = observed(&stopping, Some(&exited), None, None).unwrap();
         assert_eq!((report.state, report.exit_code), (TaskState::Shutdown, Some(143)));
         assert_eq!(report.message, STOPPED);
-        let never_started = observed(&stopping, None, None).unwrap();
+        let never_started = observed(&stopping, None, None, None).unwrap();
         assert_eq!(never_started.state, TaskState::Shutdown);
     }
 
@@ -225,9 +228,9 @@ mod tests {
             container_id: Some("c1".into()),
             ..progress("t1", TaskState::Running, "started")
         };
-        let report = observed(&assignment("t1"), None, Some(&last)).unwrap();
+        let report = observed(&assignment("t1"), None, None, Some(&last)).unwrap();
         assert_eq!(report.state, TaskState::Failed);
         assert_eq!(report.message, REMOVED_OUTSIDE);
-        assert_eq!(observed(&assignment("t1"), None, None), None);
+        assert_eq!(observed(&assignment("t1"), None, None, None), None);
     }
 }

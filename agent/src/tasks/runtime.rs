@@ -19,8 +19,8 @@ pub struct Observed {
     /// The task it was made for, from its label; empty if the label is gone.
     pub task_id: String,
     pub status: Status,
-    /// `None` without a health check, or while the check has not decided.
-    pub healthy: Option<bool>,
+    /// Docker's health check; `None` when the container has none.
+    pub health: Option<Health>,
     /// Why the engine failed to start it.
     pub error: Option<String>,
     pub ports: Vec<PortBinding>,
@@ -39,6 +39,15 @@ pub enum Status {
     },
     /// Being removed: it is about to disappear.
     Removing,
+}
+
+/// Where a health check stands, best first.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Health {
+    Passing,
+    /// Neither passed nor failed yet.
+    Starting,
+    Failing,
 }
 
 /// A container engine on behalf of one node: every method sees and touches

@@ -4,13 +4,15 @@
 //! `update_config.max_failure_ratio`) so the console can put the message next
 //! to the input and an API client can find the value. The first fault wins:
 //! one clear message beats a list where later faults follow from earlier ones.
+//! Warnings, about settings that are valid but likely to defeat their purpose,
+//! are all listed: none stops the spec.
 
 use std::collections::BTreeMap;
 
 use super::units::{ByteSize, Duration};
 use super::{
-    Constraint, FailureAction, HealthCheck, Mode, PortConfig, Preference, Protocol, PublishMode,
-    ResourceRequirements, ServiceSpec, UpdateConfig,
+    Constraint, FailureAction, HealthCheck, Mode, PortConfig, Preference, Probe, ProbeKind, Protocol,
+    PublishMode, ResourceRequirements, ServiceSpec, UpdateConfig,
 };
 use crate::auth::FieldError;
 
@@ -35,6 +37,14 @@ const MEMORY_MIN: ByteSize = ByteSize(6 << 20);
 /// would hold a rollout or a node drain for that long.
 const WAIT_MAX: Duration = Duration::from_secs(3600);
 const PROGRESS_DEADLINE_MIN: Duration = Duration::from_secs(1);
+/// Probing more often than this loads the task more than it tells.
+const PROBE_INTERVAL_MIN: Duration = Duration::from_millis(100);
+/// Below this a probe fails on ordinary scheduling noise.
+const PROBE_TIMEOUT_MIN: Duration = Duration::from_millis(10);
+const PROBE_RETRIES_MAX: u32 = 100;
+/// Docker's defaults, which apply to a health check that leaves them out.
+const DOCKER_INTERVAL: Duration = Duration::from_secs(30);
+const DOCKER_RETRIES: u32 = 3;
 
 type Check = Result<(), FieldError>;
 
@@ -60,6 +70,9 @@ impl ServiceSpec {
         if let Some(healthcheck) = &self.healthcheck {
             check_healthcheck(healthcheck)?;
         }
+        if let Some(probe) = &self.probe {
+            check_probe(probe, &self.ports)?;
+        }
         check_wait("stop_grace_period", self.stop_grace_period)?;
         if let Some(auth) = &self.registry_auth
             && auth.username.trim().is_empty()
@@ -75,6 +88,37 @@ impl ServiceSpec {
             );
         }
         Ok(())
+    }
+
+    /// Settings that are valid but likely to defeat their purpose, each a
+    /// sentence saying what to change; for the server to show next to an
+    /// accepted spec.
+    pub fn warnings(&self) -> Vec<String> {
+        let detectors: Vec<Detector> = [
+            self.healthcheck.as_ref().and_then(Detector::health_check),
+            self.probe.as_ref().map(Detector::probe),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        let mut warnings = Vec::new();
+        for (field, config) in [
+            ("update_config", &self.update_config),
+            ("rollback_config", &self.rollback_config),
+        ] {
+            for detector in &detectors {
+                let needed = detector.time_to_notice();
+                if config.monitor < needed {
+                    warnings.push(format!(
+                        "{field}.monitor ({}) is shorter than the {needed} the {} needs to notice a failing task \
+                         (interval {} × retries {}): raise monitor to at least {needed}, or a broken version \
+                         may count as updated",
+                        config.monitor, detector.name, detector.interval, detector.retries
+                    ));
+                }
+            }
+        }
+        warnings
     }
 
     /// The spec as shown to users: the registry password masked.
@@ -331,6 +375,118 @@ fn check_healthcheck(healthcheck: &HealthCheck) -> Check {
         }
     }
     Ok(())
+}
+
+/// The probe reaches the task through a port binding, which exists only for
+/// the ports the service lists, and connects over TCP.
+fn check_probe(probe: &Probe, ports: &[PortConfig]) -> Check {
+    let mut targets: Vec<u16> = ports
+        .iter()
+        .filter(|port| port.protocol == Protocol::Tcp)
+        .map(|port| port.target)
+        .collect();
+    targets.sort_unstable();
+    targets.dedup();
+    if !targets.contains(&probe.port) {
+        let message = if targets.is_empty() {
+            format!(
+                "the probe reaches the task through one of its tcp ports, and ports lists none: \
+                 add {{\"target\": {}}} to ports",
+                probe.port
+            )
+        } else {
+            let listed: Vec<String> = targets.iter().map(u16::to_string).collect();
+            format!(
+                "{} is not a tcp port of the service: probe one of its ports' targets ({}), or add it to ports",
+                probe.port,
+                listed.join(", ")
+            )
+        };
+        return fail("probe.port", message);
+    }
+    match (probe.kind, &probe.path) {
+        (ProbeKind::Tcp, Some(_)) => {
+            return fail(
+                "probe.path",
+                "a tcp probe only opens a connection and has no path: leave path out, or use type http",
+            );
+        }
+        (ProbeKind::Http, Some(path)) if !path.starts_with('/') => {
+            return fail(
+                "probe.path",
+                format!("{path:?} must start with '/', e.g. /health"),
+            );
+        }
+        // The path goes into the request line as it is.
+        (ProbeKind::Http, Some(path)) if !path.chars().all(|c| c.is_ascii_graphic()) => {
+            return fail(
+                "probe.path",
+                "a path cannot contain spaces, control or non-ASCII characters: percent-encode them (%20)",
+            );
+        }
+        _ => {}
+    }
+    if probe.interval < PROBE_INTERVAL_MIN || probe.interval > WAIT_MAX {
+        return fail(
+            "probe.interval",
+            format!("from {PROBE_INTERVAL_MIN} to {WAIT_MAX}"),
+        );
+    }
+    if probe.timeout < PROBE_TIMEOUT_MIN {
+        return fail("probe.timeout", format!("at least {PROBE_TIMEOUT_MIN}"));
+    }
+    if probe.timeout > probe.interval {
+        return fail(
+            "probe.timeout",
+            format!(
+                "the timeout ({}) cannot exceed the interval ({}): shorten it, or probe less often",
+                probe.timeout, probe.interval
+            ),
+        );
+    }
+    if !(1..=PROBE_RETRIES_MAX).contains(&probe.retries) {
+        return fail(
+            "probe.retries",
+            format!("from 1 to {PROBE_RETRIES_MAX} failures in a row"),
+        );
+    }
+    check_wait("probe.start_period", probe.start_period)
+}
+
+/// A health signal, and how long it takes to call a task unhealthy.
+struct Detector {
+    name: &'static str,
+    interval: Duration,
+    retries: u32,
+}
+
+impl Detector {
+    /// Only a check the spec itself defines: the image's own, or one left to
+    /// it, has timings the spec cannot know.
+    fn health_check(check: &HealthCheck) -> Option<Self> {
+        let defined = !check.disable && check.test.first().is_some_and(|kind| kind != "NONE");
+        defined.then(|| Self {
+            name: "health check",
+            interval: check.interval.unwrap_or(DOCKER_INTERVAL),
+            // Docker reads 0 as "the default".
+            retries: check
+                .retries
+                .filter(|&retries| retries > 0)
+                .unwrap_or(DOCKER_RETRIES),
+        })
+    }
+
+    fn probe(probe: &Probe) -> Self {
+        Self {
+            name: "probe",
+            interval: probe.interval,
+            retries: probe.retries,
+        }
+    }
+
+    fn time_to_notice(&self) -> Duration {
+        Duration::from_millis(self.interval.as_millis().saturating_mul(u64::from(self.retries)))
+    }
 }
 
 fn check_wait(field: &str, duration: Duration) -> Check {
@@ -845,6 +1001,235 @@ mod tests {
             "healthcheck.disable",
             "contradict",
         );
+    }
+
+    fn probe(kind: ProbeKind) -> Probe {
+        Probe {
+            kind,
+            port: 8080,
+            path: None,
+            interval: Duration::from_secs(2),
+            timeout: Duration::from_secs(1),
+            retries: 3,
+            start_period: Duration::ZERO,
+        }
+    }
+
+    fn http_probe(change: impl FnOnce(&mut Probe)) -> impl FnOnce(&mut ServiceSpec) {
+        let mut probe = probe(ProbeKind::Http);
+        change(&mut probe);
+        move |spec| spec.probe = Some(probe)
+    }
+
+    #[test]
+    fn a_probe_takes_defaults_and_refuses_unknown_fields() {
+        let spec: ServiceSpec = serde_json::from_str(
+            r#"{"name": "web", "image": "nginx", "ports": [{"target": 8080}],
+                "probe": {"type": "http", "port": 8080}}"#,
+        )
+        .unwrap();
+        spec.validate().unwrap();
+        assert_eq!(spec.probe, Some(probe(ProbeKind::Http)));
+        let error = serde_json::from_str::<ServiceSpec>(
+            r#"{"name": "web", "image": "nginx", "probe": {"type": "tcp", "port": 80, "url": "/"}}"#,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(error.contains("unknown field `url`"), "{error}");
+    }
+
+    #[test]
+    fn a_probe_needs_one_of_the_services_tcp_ports() {
+        accepted(|spec| spec.probe = Some(probe(ProbeKind::Tcp)));
+        refused(
+            http_probe(|probe| probe.port = 9090),
+            "probe.port",
+            "9090 is not a tcp port of the service: probe one of its ports' targets (8080)",
+        );
+        refused(
+            |spec| {
+                spec.ports.push(PortConfig {
+                    target: 9090,
+                    published: None,
+                    protocol: Protocol::Udp,
+                    mode: PublishMode::Ingress,
+                });
+                spec.probe = Some(Probe {
+                    port: 9090,
+                    ..probe(ProbeKind::Tcp)
+                });
+            },
+            "probe.port",
+            "targets (8080)",
+        );
+        refused(
+            |spec| {
+                spec.ports.clear();
+                spec.probe = Some(probe(ProbeKind::Http));
+            },
+            "probe.port",
+            "ports lists none",
+        );
+    }
+
+    #[test]
+    fn a_probe_path_is_an_http_path() {
+        for good in ["/", "/health", "/health?deep=1", "/a%20b"] {
+            accepted(http_probe(|probe| probe.path = Some(good.into())));
+        }
+        refused(
+            http_probe(|probe| probe.path = Some("health".into())),
+            "probe.path",
+            "must start with '/'",
+        );
+        for bad in ["/a b", "/a\tb", "/health\r\n", "/\0", "/é"] {
+            refused(
+                http_probe(|probe| probe.path = Some(bad.into())),
+                "probe.path",
+                "percent-encode",
+            );
+        }
+        refused(
+            |spec| {
+                spec.probe = Some(Probe {
+                    path: Some("/".into()),
+                    ..probe(ProbeKind::Tcp)
+                })
+            },
+            "probe.path",
+            "a tcp probe only opens a connection and has no path",
+        );
+    }
+
+    #[test]
+    fn probe_timings_are_bounded() {
+        let millis = Duration::from_millis;
+        let good: [fn(&mut Probe); 8] = [
+            |probe| {
+                probe.interval = Duration::from_millis(100);
+                probe.timeout = Duration::from_millis(100);
+            },
+            |probe| {
+                probe.interval = Duration::from_secs(3600);
+                probe.timeout = Duration::from_secs(3600);
+            },
+            |probe| probe.timeout = Duration::from_millis(10),
+            |probe| probe.timeout = probe.interval,
+            |probe| probe.retries = 1,
+            |probe| probe.retries = 100,
+            |probe| probe.start_period = Duration::from_secs(3600),
+            |probe| probe.start_period = Duration::ZERO,
+        ];
+        for change in good {
+            accepted(http_probe(change));
+        }
+        refused(
+            http_probe(|probe| {
+                probe.interval = millis(99);
+                probe.timeout = millis(10);
+            }),
+            "probe.interval",
+            "from 100ms to 1h",
+        );
+        refused(
+            http_probe(|probe| probe.interval = millis(3_600_001)),
+            "probe.interval",
+            "from 100ms to 1h",
+        );
+        refused(
+            http_probe(|probe| probe.timeout = millis(9)),
+            "probe.timeout",
+            "at least 10ms",
+        );
+        refused(
+            http_probe(|probe| probe.timeout = millis(2001)),
+            "probe.timeout",
+            "the timeout (2s1ms) cannot exceed the interval (2s)",
+        );
+        for retries in [0, 101] {
+            refused(
+                http_probe(|probe| probe.retries = retries),
+                "probe.retries",
+                "from 1 to 100",
+            );
+        }
+        refused(
+            http_probe(|probe| probe.start_period = millis(3_600_001)),
+            "probe.start_period",
+            "at most 1h",
+        );
+    }
+
+    #[test]
+    fn a_monitor_too_short_to_notice_a_failure_is_warned_about() {
+        assert_eq!(example().warnings(), Vec::<String>::new());
+        let mut spec = example();
+        spec.probe = Some(probe(ProbeKind::Http));
+        assert_eq!(
+            spec.warnings(),
+            [
+                "update_config.monitor (5s) is shorter than the 6s the probe needs to notice a failing task \
+                 (interval 2s × retries 3): raise monitor to at least 6s, or a broken version may count as \
+                 updated",
+                "rollback_config.monitor (5s) is shorter than the 6s the probe needs to notice a failing task \
+                 (interval 2s × retries 3): raise monitor to at least 6s, or a broken version may count as \
+                 updated",
+            ]
+        );
+        spec.update_config.monitor = Duration::from_secs(6);
+        let warnings = spec.warnings();
+        assert_eq!(warnings.len(), 1, "{warnings:?}");
+        assert!(
+            warnings[0].starts_with("rollback_config.monitor (5s)"),
+            "{warnings:?}"
+        );
+        spec.rollback_config.monitor = Duration::from_secs(6);
+        assert_eq!(spec.warnings(), Vec::<String>::new());
+    }
+
+    #[test]
+    fn a_health_check_warns_with_dockers_defaults_for_what_it_leaves_out() {
+        let check = |test: &[&str]| HealthCheck {
+            test: strings(test),
+            interval: None,
+            timeout: None,
+            retries: None,
+            start_period: None,
+            disable: false,
+        };
+        let mut spec = minimal();
+        spec.healthcheck = Some(check(&["CMD", "/healthy"]));
+        let warnings = spec.warnings();
+        assert_eq!(warnings.len(), 2, "{warnings:?}");
+        assert!(
+            warnings[0].starts_with(
+                "update_config.monitor (5s) is shorter than the 1m30s the health check needs to notice a \
+                 failing task (interval 30s × retries 3): raise monitor to at least 1m30s"
+            ),
+            "{warnings:?}"
+        );
+        spec.healthcheck = Some(HealthCheck {
+            interval: Some(Duration::from_secs(2)),
+            retries: Some(0),
+            ..check(&["CMD-SHELL", "true"])
+        });
+        assert!(spec.warnings()[0].contains("the 6s the health check needs"));
+        spec.healthcheck = Some(HealthCheck {
+            interval: Some(Duration::from_secs(1)),
+            retries: Some(5),
+            ..check(&["CMD", "/healthy"])
+        });
+        assert_eq!(spec.warnings(), Vec::<String>::new());
+        // Checks whose timings the spec does not know, or that do not run.
+        for unknown in [check(&[]), check(&["NONE"])] {
+            spec.healthcheck = Some(unknown);
+            assert_eq!(spec.warnings(), Vec::<String>::new());
+        }
+        spec.healthcheck = Some(HealthCheck {
+            disable: true,
+            ..check(&[])
+        });
+        assert_eq!(spec.warnings(), Vec::<String>::new());
     }
 
     #[test]
