@@ -132,8 +132,14 @@ pub struct TaskReport {
     pub error: Option<String>,
     pub container_id: Option<String>,
     pub exit_code: Option<i64>,
-    /// `None` when the container has no health check.
+    /// `None` when the container has no health check or probe, or while
+    /// they are still starting (see `health_starting`).
     pub healthy: Option<bool>,
+    /// The task has a health check or probe that has neither passed nor
+    /// failed yet: `healthy` is `None` but the task is not known healthy.
+    /// The updater waits for it rather than counting the task as updated.
+    #[serde(default)]
+    pub health_starting: bool,
     pub ports: Vec<PortBinding>,
 }
 

@@ -104,6 +104,9 @@ pub struct Rollout {
     pub parallelism: u64,
     pub order: UpdateOrder,
     pub started_at: Millis,
+    /// When the current phase (updating, or rolling back) began; the
+    /// progress deadline counts from here.
+    pub phase_started_at: Millis,
     pub updated_at: Millis,
     pub ended_at: Option<Millis>,
 }

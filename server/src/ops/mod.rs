@@ -6,6 +6,7 @@
 pub mod audit;
 pub mod join_tokens;
 pub mod nodes;
+pub mod rollouts;
 pub mod services;
 pub mod session;
 pub mod setup;

@@ -7,7 +7,7 @@ use shoal_proto::{
     auth::FieldError,
     event::Event,
     service::{
-        DesiredState, MASKED_PASSWORD, Mode, PublishMode, Revision, RevisionDiff, Service, ServiceSpec,
+        DesiredState, MASKED_PASSWORD, Mode, Rollout, RolloutState, PublishMode, Revision, RevisionDiff, Service, ServiceSpec,
         TaskCounts, TaskState, diff,
     },
 };
@@ -16,6 +16,7 @@ use super::{Ctx, audit};
 use crate::{
     auth::{Caller, secret::new_id},
     error::AppError,
+    orchestrator::reconcile::replaces_tasks,
     store::{RevisionError, ServiceRecord, TaskRecord, now_millis},
 };
 
@@ -89,6 +90,16 @@ pub async fn update(
         )
         .into());
     }
+    if spec.mode != current.spec.mode {
+        return Err(FieldError::new(
+            "mode",
+            format!(
+                "a service's mode cannot change (it is {}); create a new service instead",
+                if current.spec.mode == Mode::Global { "global" } else { "replicated" }
+            ),
+        )
+        .into());
+    }
     keep_stored_password(&mut spec, &current.spec);
     spec.validate()?;
     check_ports_free(ctx, Some(&current.id), &spec).await?;
@@ -120,15 +131,36 @@ async fn change(
         return get(ctx, &current.id).await;
     }
     let changes = diff(&current.spec, &spec);
+    let now = now_millis();
+    let who = author(caller);
+    let next = current.revision + 1;
+    // A change that alters what the tasks run rolls out batch by batch; one
+    // that only scales or retunes settings replaces nothing.
+    let rollout = replaces_tasks(&current.spec, &spec).then(|| Rollout {
+        id: new_id(),
+        service_id: current.id.clone(),
+        service_name: current.name.clone(),
+        from_revision: current.revision,
+        to_revision: next,
+        rollback_revision: None,
+        state: RolloutState::Updating,
+        reason: None,
+        trigger: "update".into(),
+        actor: who.clone(),
+        total: 0,
+        updated: 0,
+        failed: 0,
+        parallelism: spec.update_config.parallelism,
+        order: spec.update_config.order,
+        started_at: now,
+        phase_started_at: now,
+        updated_at: now,
+        ended_at: None,
+    });
+    let event = format!("rolling out revision {next} (from {}), started by {who}", current.revision);
     let revision = ctx
         .store
-        .add_revision(
-            &current.id,
-            current.revision,
-            &spec,
-            &author(caller),
-            now_millis(),
-        )
+        .add_revision(&current.id, current.revision, &spec, &who, now, rollout.as_ref().map(|r| (r, event.as_str())))
         .await
         .map_err(|error| match error {
             RevisionError::Stale => AppError::Conflict(format!(
@@ -137,6 +169,11 @@ async fn change(
             )),
             RevisionError::Store(error) => error.into(),
         })?;
+    if let Some(rollout) = &rollout {
+        ctx.events.publish(Event::RolloutUpdated {
+            rollout: Box::new(rollout.clone()),
+        });
+    }
     let paths: Vec<&str> = changes.iter().map(|c| c.path.as_str()).collect();
     audit::record(
         ctx,
@@ -267,7 +304,7 @@ fn name_taken(name: &str) -> AppError {
     ))
 }
 
-fn author(caller: &Caller) -> String {
+pub fn author(caller: &Caller) -> String {
     caller
         .actor
         .as_ref()

@@ -71,10 +71,11 @@ pub async fn report(ctx: &Ctx, node_id: &str, report: &TaskReport) -> Result<(),
     let service_id = task.service_id.clone();
     ctx.events.publish(Event::TaskUpdated { task });
     if ended {
-        // The container goes, and the slot may need a new task.
+        // The container goes.
         ctx.dispatcher.notify(node_id);
-        ctx.orchestrator.service_changed(&service_id);
     }
+    // A slot may need a new task, or a rollout may move on.
+    ctx.orchestrator.service_changed(&service_id);
     services::announce(ctx, &service_id).await;
     Ok(())
 }

@@ -1,11 +1,22 @@
 //! One service's pass: read, decide, write, tell.
 
-use std::collections::{BTreeSet, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 
-use shoal_proto::{event::Event, node::Node};
+use shoal_proto::{
+    event::Event,
+    node::Node,
+    service::{Rollout, RolloutState, ServiceSpec},
+};
 
-use super::reconcile::{Cluster, Desired, reconcile};
-use crate::{auth::secret::new_id, ops::Ctx, store::TaskWrite};
+use super::{
+    reconcile::{Cluster, Desired, Rolling, reconcile},
+    updater::{Decision, Outcome},
+};
+use crate::{
+    auth::secret::new_id,
+    ops::Ctx,
+    store::{RolloutMove, ServiceRecord, TaskRecord, TaskWrite},
+};
 
 /// Reconciles one service; returns when it wants to look again.
 pub async fn service(
@@ -20,12 +31,31 @@ pub async fn service(
     };
     let tasks = ctx.store.tasks_of_service(id).await?;
     let placed = ctx.store.placed_tasks().await?;
+    let rollout = ctx.store.active_rollout(id).await?;
+    let specs = specs(ctx, &service, &tasks, rollout.as_ref()).await?;
+    let failures: HashSet<String> = match &rollout {
+        Some(rollout) => ctx.store.rollout_failures(&rollout.id).await?.into_iter().collect(),
+        None => HashSet::new(),
+    };
+    let config = rollout.as_ref().and_then(|rollout| {
+        let spec = specs.get(&crate::ops::rollouts::config_revision(rollout))?;
+        Some(if rollout.state.is_rollback() { spec.rollback_config.clone() } else { spec.update_config.clone() })
+    });
+    let rolling = match (&rollout, &config) {
+        (Some(rollout), Some(config)) if service.deleted_at.is_none() => Some(Rolling {
+            rollout,
+            config,
+            failures: &failures,
+        }),
+        _ => None,
+    };
     let desired = Desired {
         id: &service.id,
         name: &service.name,
         revision: service.revision,
         spec: &service.spec,
         deleted: service.deleted_at.is_some(),
+        specs: &specs,
     };
     let cluster = Cluster {
         nodes,
@@ -33,8 +63,15 @@ pub async fn service(
         placed: &placed,
         now,
     };
-    let plan = reconcile(&desired, &tasks, &cluster, &mut new_id);
+    let plan = reconcile(&desired, &tasks, &cluster, rolling.as_ref(), &mut new_id);
+    let mut again = false;
+    if let (Some(decision), Some(rollout)) = (&plan.rollout, &rollout) {
+        again = record_rollout(ctx, &service, rollout, decision, &specs, now).await?;
+    }
     if plan.writes.is_empty() && !plan.purge {
+        if again {
+            ctx.orchestrator.service_changed(id);
+        }
         return Ok(plan.wake_at);
     }
     // Nodes whose assignment set changes: where touched tasks were and are.
@@ -64,5 +101,109 @@ pub async fn service(
     } else if service.deleted_at.is_none() {
         crate::ops::services::announce(ctx, id).await;
     }
+    if again {
+        ctx.orchestrator.service_changed(id);
+    }
     Ok(plan.wake_at)
+}
+
+/// The specs of every revision the pass looks at.
+async fn specs(
+    ctx: &Ctx,
+    service: &ServiceRecord,
+    tasks: &[TaskRecord],
+    rollout: Option<&Rollout>,
+) -> Result<HashMap<u64, ServiceSpec>, sqlx::Error> {
+    let mut wanted: BTreeSet<u64> = tasks.iter().map(|r| r.task.revision).collect();
+    if let Some(rollout) = rollout {
+        wanted.extend([rollout.from_revision, rollout.to_revision, crate::ops::rollouts::config_revision(rollout)]);
+    }
+    let mut specs = HashMap::from([(service.revision, service.spec.clone())]);
+    for number in wanted {
+        if let std::collections::hash_map::Entry::Vacant(entry) = specs.entry(number)
+            && let Some(revision) = ctx.store.revision(&service.id, number).await?
+        {
+            entry.insert(revision.spec);
+        }
+    }
+    Ok(specs)
+}
+
+/// Stores what the updater found and decided; whether to look again at
+/// once (the rollout changed state).
+async fn record_rollout(
+    ctx: &Ctx,
+    service: &ServiceRecord,
+    rollout: &Rollout,
+    decision: &Decision,
+    specs: &HashMap<u64, ServiceSpec>,
+    now: i64,
+) -> Result<bool, sqlx::Error> {
+    let mut changed = false;
+    for (task_id, message) in &decision.new_failures {
+        changed |= ctx.store.record_rollout_failure(&rollout.id, task_id, message, now).await?;
+    }
+    if let Some(event) = &decision.batch_event {
+        ctx.store.add_rollout_event(&rollout.id, now, event).await?;
+        changed = true;
+    }
+    changed |= ctx
+        .store
+        .set_rollout_counts(&rollout.id, (decision.total, decision.updated, decision.failed), now)
+        .await?;
+    let mut again = false;
+    if let Some(outcome) = &decision.outcome {
+        let rolling_back = rollout.state.is_rollback();
+        let target = service.revision;
+        let moved = match outcome {
+            Outcome::Completed => {
+                let (to, event) = if rolling_back {
+                    (RolloutState::RollbackCompleted, format!("rolled back: every task runs revision {target}"))
+                } else {
+                    (RolloutState::Completed, format!("completed: every task runs revision {target}"))
+                };
+                move_to(ctx, rollout, to, None, event, now).await?
+            }
+            Outcome::Pause(why) => {
+                let to = if rolling_back { RolloutState::RollbackPaused } else { RolloutState::Paused };
+                move_to(ctx, rollout, to, Some(why.clone()), format!("paused: {why}"), now).await?
+            }
+            Outcome::Fail(why) => {
+                move_to(ctx, rollout, RolloutState::Failed, Some(why.clone()), format!("failed: {why}"), now).await?
+            }
+            Outcome::Rollback(why) => match specs.get(&rollout.from_revision) {
+                Some(spec) => ctx.store.roll_back(rollout, target, spec, why, now).await?.is_some(),
+                None => false,
+            },
+        };
+        changed |= moved;
+        again = moved;
+    }
+    if changed && let Some(rollout) = ctx.store.rollout(&rollout.id).await? {
+        ctx.events.publish(Event::RolloutUpdated {
+            rollout: Box::new(crate::ops::rollouts::view(rollout, specs)),
+        });
+    }
+    Ok(again)
+}
+
+async fn move_to(
+    ctx: &Ctx,
+    rollout: &Rollout,
+    to: RolloutState,
+    reason: Option<String>,
+    event: String,
+    now: i64,
+) -> Result<bool, sqlx::Error> {
+    let change = RolloutMove {
+        from: rollout.state,
+        to,
+        reason,
+        event,
+    };
+    let moved = ctx.store.move_rollout(&rollout.id, &change, now).await?;
+    if moved {
+        tracing::info!(service = %rollout.service_name, rollout = %rollout.id, state = %to, "rollout moved");
+    }
+    Ok(moved)
 }

@@ -7,6 +7,7 @@
 mod apply;
 pub mod reconcile;
 pub mod scheduler;
+mod updater;
 #[cfg(test)]
 mod testkit;
 

@@ -1,19 +1,29 @@
 //! What a service needs done, decided from plain data: the desired slots
 //! (replicated) or nodes (global), the tasks that exist, and the nodes.
-//! Sorts live tasks into keep or stop, fills empty slots by the restart
-//! policy, places what it creates, trims old history. Writes nothing: it
-//! returns a plan that `apply` persists in one transaction.
+//! Sorts live tasks into keep or stop, lets the updater pick the slots a
+//! rollout replaces next, fills empty slots by the restart policy, places
+//! what it creates, trims old history. Writes nothing: it returns a plan
+//! that `apply` persists in one transaction.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 use shoal_proto::{
     auth::Millis,
     node::{Availability, Node},
-    service::{DesiredState, Mode, RestartCondition, ServiceSpec, Task, TaskState},
+    service::{
+        DesiredState, Mode, RestartCondition, Rollout, ServiceSpec, SlotProgress, Task, TaskBrief, TaskState,
+        UpdateConfig, UpdateOrder,
+    },
 };
 
-use super::scheduler::{Demand, Scheduler, Unplaceable};
-use crate::store::{TaskRecord, TaskWrite};
+use super::{
+    scheduler::{Demand, Scheduler, Unplaceable},
+    updater::{self, Decision, Slot},
+};
+use crate::{
+    dispatcher::container_spec,
+    store::{TaskRecord, TaskWrite},
+};
 
 /// Ended tasks kept per slot, as Swarm's default task history.
 pub const HISTORY_PER_SLOT: usize = 5;
@@ -25,6 +35,16 @@ pub struct Desired<'a> {
     pub revision: u64,
     pub spec: &'a ServiceSpec,
     pub deleted: bool,
+    /// The specs of the revisions the service's tasks run.
+    pub specs: &'a HashMap<u64, ServiceSpec>,
+}
+
+/// The rollout in progress, if any.
+pub struct Rolling<'a> {
+    pub rollout: &'a Rollout,
+    /// The update config, or the rollback config while rolling back.
+    pub config: &'a UpdateConfig,
+    pub failures: &'a HashSet<String>,
 }
 
 /// The rest of the cluster.
@@ -41,15 +61,17 @@ pub struct Cluster<'a> {
 #[derive(Debug, Default, PartialEq)]
 pub struct Plan {
     pub writes: Vec<TaskWrite>,
-    /// When to look again (a restart delay runs out).
+    /// When to look again (a restart delay or a monitor window runs out).
     pub wake_at: Option<Millis>,
     /// A deleted service with nothing left running: forget it.
     pub purge: bool,
+    /// What the updater decided, when a rollout is in progress.
+    pub rollout: Option<Decision>,
 }
 
 /// Where a task belongs: a replica slot, or a node for global services.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-enum Key {
+pub enum Key {
     Slot(u64),
     Node(String),
 }
@@ -62,89 +84,253 @@ fn key_of(task: &Task) -> Option<Key> {
     }
 }
 
-fn is_live(task: &Task) -> bool {
+pub(super) fn is_live(task: &Task) -> bool {
     task.desired_state == DesiredState::Running && !task.state.is_terminal()
+}
+
+/// Whether a task runs something other than the service's current spec: a
+/// different container, or a node the current constraints rule out. Scaling
+/// alone changes neither, so it replaces nothing.
+fn is_dirty(task: &Task, service: &Desired, nodes: &HashMap<&str, &Node>) -> bool {
+    if task.revision == service.revision {
+        return false;
+    }
+    let Some(spec) = service.specs.get(&task.revision) else {
+        return true;
+    };
+    if container_spec(spec) != container_spec(service.spec) {
+        return true;
+    }
+    let node = task.node_id.as_deref().and_then(|id| nodes.get(id));
+    node.is_some_and(|node| !service.spec.constraints().iter().all(|c| c.matches(node)))
+}
+
+/// Whether changing the spec from `old` to `new` changes what tasks run or
+/// where they may run: then the change is rolled out.
+pub fn replaces_tasks(old: &ServiceSpec, new: &ServiceSpec) -> bool {
+    container_spec(old) != container_spec(new) || old.constraints != new.constraints
 }
 
 pub fn reconcile(
     service: &Desired,
     tasks: &[TaskRecord],
     cluster: &Cluster,
+    rolling: Option<&Rolling>,
     new_id: &mut dyn FnMut() -> String,
 ) -> Plan {
     let mut plan = Plan::default();
     let nodes: HashMap<&str, &Node> = cluster.nodes.iter().map(|n| (n.id.as_str(), n)).collect();
     let demand = Demand::of(service.id, service.spec);
+    let dirty = |task: &Task| is_dirty(task, service, &nodes);
     // Tasks stopped by this plan no longer hold their place.
-    let stopping = stop_what_must_go(service, tasks, &nodes, cluster.lost, &demand, &mut plan);
-    let placed: Vec<TaskRecord> = cluster
-        .placed
-        .iter()
-        .filter(|r| !stopping.contains(&r.task.id))
-        .cloned()
-        .collect();
-    let mut scheduler = Scheduler::new(cluster.nodes, &placed);
+    let mut stopping = stop_what_must_go(service, tasks, &nodes, cluster.lost, &demand, &dirty, &mut plan);
 
+    let by_key = by_key(tasks);
+    let slots = slots(service, cluster.nodes, &by_key, &stopping, &demand, &dirty);
+
+    let decision = rolling.map(|rolling| {
+        updater::decide(&updater::Input {
+            rollout: rolling.rollout,
+            config: rolling.config,
+            slots: &slots,
+            failures: rolling.failures,
+            now: cluster.now,
+        })
+    });
+    // An old task goes once its replacement is ready: the updater says when
+    // during a rollout; after one, any ready replacement will do.
+    let retire: Vec<String> = match &decision {
+        Some(decision) => decision.retire.clone(),
+        None => slots
+            .iter()
+            .filter(|slot| slot.clean.is_some_and(|clean| clean.ready_since.is_some()))
+            .flat_map(|slot| slot.dirty.iter().map(|r| r.task.id.clone()))
+            .collect(),
+    };
+    for id in retire {
+        plan.writes.push(TaskWrite::Shutdown {
+            id: id.clone(),
+            message: format!("replaced by a task of revision {}", service.revision),
+        });
+        stopping.insert(id);
+    }
+    let starting: HashSet<&Key> = decision.iter().flat_map(|d| d.start.iter()).collect();
+    let order = rolling.map(|r| r.config.order);
+    let active = rolling.is_some_and(|r| r.rollout.state.is_active());
+
+    let placed: Vec<TaskRecord> = cluster.placed.iter().filter(|r| !stopping.contains(&r.task.id)).cloned().collect();
+    let mut scheduler = Scheduler::new(cluster.nodes, &placed);
+    for slot in &slots {
+        let key = &slot.key;
+        if starting.contains(key) {
+            match order.unwrap_or_default() {
+                UpdateOrder::StopFirst => {
+                    for record in &slot.dirty {
+                        plan.writes.push(TaskWrite::Shutdown {
+                            id: record.task.id.clone(),
+                            message: format!("updating to revision {}", service.revision),
+                        });
+                    }
+                }
+                UpdateOrder::StartFirst => {
+                    let record = new_task(service, key, &nodes, &demand, &mut scheduler, cluster.now, new_id());
+                    plan.writes.push(TaskWrite::Insert(Box::new(record)));
+                }
+            }
+            continue;
+        }
+        match slot.clean {
+            Some(record) if record.task.state == TaskState::Pending => {
+                place_pending(&record.task, key, &nodes, &demand, &mut scheduler, &mut plan);
+            }
+            Some(_) => {}
+            // Waiting for the rollout to reach it.
+            None if !slot.dirty.is_empty() => {}
+            None => {
+                if active
+                    && order == Some(UpdateOrder::StopFirst)
+                    && old_still_stopping(&slot.history, &nodes, cluster.lost, &dirty)
+                {
+                    continue;
+                }
+                if let Some(wait_until) = restart_wait(service.spec, &slot.history, &stopping, cluster.now) {
+                    if let Wait::Until(at) = wait_until {
+                        plan.wake_at = Some(plan.wake_at.map_or(at, |w| w.min(at)));
+                    }
+                    continue;
+                }
+                let record = new_task(service, key, &nodes, &demand, &mut scheduler, cluster.now, new_id());
+                plan.writes.push(TaskWrite::Insert(Box::new(record)));
+            }
+        }
+    }
+    trim_history(&by_key, &mut plan);
+    plan.purge = service.deleted && tasks.iter().all(|r| r.task.state.is_terminal() || stopping_unstarted(r, &stopping));
+    if let Some(at) = decision.as_ref().and_then(|d| d.wake_at) {
+        plan.wake_at = Some(plan.wake_at.map_or(at, |w| w.min(at)));
+    }
+    plan.rollout = decision;
+    plan
+}
+
+fn by_key(tasks: &[TaskRecord]) -> BTreeMap<Key, Vec<&TaskRecord>> {
     let mut by_key: BTreeMap<Key, Vec<&TaskRecord>> = BTreeMap::new();
     for record in tasks {
         if let Some(key) = key_of(&record.task) {
             by_key.entry(key).or_default().push(record);
         }
     }
+    for history in by_key.values_mut() {
+        history.sort_by(|a, b| (b.task.created_at, &b.task.id).cmp(&(a.task.created_at, &a.task.id)));
+    }
+    by_key
+}
+
+/// The slots (or nodes) the service wants, each with its tasks sorted into
+/// old and current.
+fn slots<'a>(
+    service: &Desired,
+    nodes: &[Node],
+    by_key: &BTreeMap<Key, Vec<&'a TaskRecord>>,
+    stopping: &HashSet<String>,
+    demand: &Demand,
+    dirty: &dyn Fn(&Task) -> bool,
+) -> Vec<Slot<'a>> {
     let wanted: Vec<Key> = if service.deleted {
         Vec::new()
     } else {
         match service.spec.mode {
-            Mode::Replicated => (1..=service.spec.replica_count().unwrap_or(0))
-                .map(Key::Slot)
-                .collect(),
-            Mode::Global => cluster
-                .nodes
+            Mode::Replicated => (1..=service.spec.replica_count().unwrap_or(0)).map(Key::Slot).collect(),
+            Mode::Global => nodes
                 .iter()
-                .filter(|n| Scheduler::belongs(&demand, n))
+                .filter(|n| Scheduler::belongs(demand, n))
                 .map(|n| Key::Node(n.id.clone()))
                 .collect(),
         }
     };
-    for key in wanted {
-        let history = by_key.get(&key).map(Vec::as_slice).unwrap_or_default();
-        let live = history
-            .iter()
-            .find(|r| is_live(&r.task) && !stopping.contains(&r.task.id));
-        match live {
-            Some(record) if record.task.state == TaskState::Pending => {
-                place_pending(&record.task, &key, &nodes, &demand, &mut scheduler, &mut plan);
+    wanted
+        .into_iter()
+        .map(|key| {
+            let history = by_key.get(&key).cloned().unwrap_or_default();
+            let live: Vec<&TaskRecord> = history
+                .iter()
+                .copied()
+                .filter(|r| is_live(&r.task) && !stopping.contains(&r.task.id))
+                .collect();
+            Slot {
+                key,
+                dirty: live.iter().copied().filter(|r| dirty(&r.task)).collect(),
+                clean: live.iter().copied().find(|r| !dirty(&r.task)),
+                history,
             }
-            Some(_) => {}
-            None => {
-                if let Some(wait_until) = restart_wait(service.spec, history, &stopping, cluster.now) {
-                    match wait_until {
-                        Wait::Never => {}
-                        Wait::Until(at) => {
-                            plan.wake_at = Some(plan.wake_at.map_or(at, |w| w.min(at)));
-                        }
-                    }
-                    continue;
-                }
-                let record = new_task(
-                    service,
-                    &key,
-                    &nodes,
-                    &demand,
-                    &mut scheduler,
-                    cluster.now,
-                    new_id(),
-                );
-                plan.writes.push(TaskWrite::Insert(Box::new(record)));
-            }
-        }
-    }
-    trim_history(&by_key, &mut plan);
-    plan.purge = service.deleted
-        && tasks
-            .iter()
-            .all(|r| r.task.state.is_terminal() || stopping_unstarted(r, &stopping));
-    plan
+        })
+        .collect()
+}
+
+/// Where each slot stands in a rollout, for the console and the API.
+pub fn progress(
+    service: &Desired,
+    tasks: &[TaskRecord],
+    nodes: &[Node],
+    rolling: &Rolling,
+    now: Millis,
+) -> Vec<SlotProgress> {
+    let node_map: HashMap<&str, &Node> = nodes.iter().map(|n| (n.id.as_str(), n)).collect();
+    let demand = Demand::of(service.id, service.spec);
+    let dirty = |task: &Task| is_dirty(task, service, &node_map);
+    let by_key = by_key(tasks);
+    let slots = slots(service, nodes, &by_key, &HashSet::new(), &demand, &dirty);
+    let input = updater::Input {
+        rollout: rolling.rollout,
+        config: rolling.config,
+        slots: &slots,
+        failures: rolling.failures,
+        now,
+    };
+    let brief = |record: &TaskRecord| TaskBrief {
+        id: record.task.id.clone(),
+        revision: record.task.revision,
+        state: record.task.state,
+        healthy: record.task.healthy,
+    };
+    slots
+        .iter()
+        .map(|slot| SlotProgress {
+            slot: match &slot.key {
+                Key::Slot(slot) => Some(*slot),
+                Key::Node(_) => None,
+            },
+            node_id: slot.clean.or(slot.dirty.first().copied()).and_then(|r| r.task.node_id.clone()),
+            status: updater::slot_status(slot, &input),
+            old_task: slot
+                .dirty
+                .first()
+                .copied()
+                .or_else(|| slot.history.iter().copied().find(|r| dirty(&r.task)))
+                .map(brief),
+            new_task: slot.clean.or_else(|| slot.history.iter().copied().find(|r| !dirty(&r.task))).map(brief),
+        })
+        .collect()
+}
+
+/// stop-first: the slot's old task is stopping on a node that will report
+/// it stopped; its replacement starts after that.
+fn old_still_stopping(
+    history: &[&TaskRecord],
+    nodes: &HashMap<&str, &Node>,
+    lost: &HashSet<String>,
+    dirty: &dyn Fn(&Task) -> bool,
+) -> bool {
+    history.iter().any(|r| {
+        let task = &r.task;
+        task.desired_state == DesiredState::Shutdown
+            && !task.state.is_terminal()
+            && dirty(task)
+            && task
+                .node_id
+                .as_deref()
+                .is_some_and(|id| nodes.contains_key(id) && !lost.contains(id))
+    })
 }
 
 /// A task that never reached a node ends the moment it is stopped.
@@ -159,12 +345,15 @@ fn stop_what_must_go(
     nodes: &HashMap<&str, &Node>,
     lost: &HashSet<String>,
     demand: &Demand,
+    dirty: &dyn Fn(&Task) -> bool,
     plan: &mut Plan,
 ) -> HashSet<String> {
     let replicas = service.spec.replica_count();
     let mut stopping = HashSet::new();
-    let mut seen_keys = HashSet::new();
-    for record in tasks.iter().rev() {
+    let mut seen = HashSet::new();
+    let mut newest_first: Vec<&TaskRecord> = tasks.iter().collect();
+    newest_first.sort_by(|a, b| (b.task.created_at, &b.task.id).cmp(&(a.task.created_at, &a.task.id)));
+    for record in newest_first {
         let task = &record.task;
         if !is_live(task) {
             continue;
@@ -186,30 +375,23 @@ fn stop_what_must_go(
                 }),
                 _ => Some(write("service deleted".into())),
             },
-            _ if replicas.is_some_and(|n| task.slot.is_some_and(|slot| slot > n)) => Some(write(format!(
-                "scaled down to {} replicas",
-                replicas.unwrap_or(0)
-            ))),
-            // Two live tasks for one slot or node (a server that crashed
-            // half-way through a plan): the newest stays.
-            _ if key_of(task).is_some_and(|key| !seen_keys.insert(key)) => {
+            _ if replicas.is_some_and(|n| task.slot.is_some_and(|slot| slot > n)) => {
+                Some(write(format!("scaled down to {} replicas", replicas.unwrap_or(0))))
+            }
+            // Two live tasks of one kind (old or current spec) in one slot,
+            // as a server that crashed half-way through a plan leaves them:
+            // the newest stays. One of each is a start-first update.
+            _ if key_of(task).is_some_and(|key| !seen.insert((key, dirty(task)))) => {
                 Some(write("a newer task took over its slot".into()))
             }
-            Some((id, Some(node))) if lost.contains(id) => Some(write(format!(
-                "node {} is down; moved to another node",
-                node.hostname
-            ))),
+            Some((id, Some(node))) if lost.contains(id) => {
+                Some(write(format!("node {} is down; moved to another node", node.hostname)))
+            }
             Some((_, Some(node))) if node.availability == Availability::Drain => {
                 Some(write(format!("node {} is drained", node.hostname)))
             }
             Some((_, Some(node))) if service.spec.mode == Mode::Global && !global_keeps(demand, node) => {
-                Some(write(format!(
-                    "node {} no longer matches the service's constraints",
-                    node.hostname
-                )))
-            }
-            _ if task.revision != service.revision => {
-                Some(write(format!("replaced by revision {}", service.revision)))
+                Some(write(format!("node {} no longer matches the service's constraints", node.hostname)))
             }
             _ => None,
         };
@@ -341,6 +523,9 @@ fn new_task<'a>(
         reserved_nano_cpus: demand.nano_cpus,
         reserved_memory: demand.memory,
         host_ports: demand.host_ports.clone(),
+        ready_since: None,
+        health_starting: false,
+        ever_unhealthy: false,
     }
 }
 
@@ -398,11 +583,18 @@ mod tests {
     use shoal_proto::node::{NodeRole, NodeStatus};
 
     use super::*;
-    use crate::orchestrator::testkit::{node, spec, workers};
+    use crate::orchestrator::{
+        testkit::{node, spec, workers},
+        updater::Outcome,
+    };
+    use shoal_proto::service::RolloutState;
 
     struct World {
         spec: ServiceSpec,
         revision: u64,
+        specs: HashMap<u64, ServiceSpec>,
+        rollout: Option<Rollout>,
+        failures: HashSet<String>,
         deleted: bool,
         nodes: Vec<Node>,
         lost: HashSet<String>,
@@ -413,9 +605,13 @@ mod tests {
 
     impl World {
         fn new(spec_json: serde_json::Value, nodes: Vec<Node>) -> Self {
+            let spec = spec(spec_json);
             Self {
-                spec: spec(spec_json),
+                specs: HashMap::from([(1, spec.clone())]),
+                spec,
                 revision: 1,
+                rollout: None,
+                failures: HashSet::new(),
                 deleted: false,
                 nodes,
                 lost: HashSet::new(),
@@ -440,6 +636,19 @@ mod tests {
                 revision: self.revision,
                 spec: &self.spec,
                 deleted: self.deleted,
+                specs: &self.specs,
+            };
+            let config = self.rollout.as_ref().map(|rollout| {
+                let spec = &self.specs[&crate::ops::rollouts::config_revision(rollout)];
+                if rollout.state.is_rollback() { spec.rollback_config.clone() } else { spec.update_config.clone() }
+            });
+            let rolling = match (&self.rollout, &config) {
+                (Some(rollout), Some(config)) if rollout.state.is_active() => Some(Rolling {
+                    rollout,
+                    config,
+                    failures: &self.failures,
+                }),
+                _ => None,
             };
             let cluster = Cluster {
                 nodes: &self.nodes,
@@ -448,7 +657,7 @@ mod tests {
                 now: self.now,
             };
             let mut next = self.next;
-            let plan = reconcile(&desired, &self.tasks, &cluster, &mut || {
+            let plan = reconcile(&desired, &self.tasks, &cluster, rolling.as_ref(), &mut || {
                 next += 1;
                 format!("t{next:03}")
             });
@@ -456,7 +665,99 @@ mod tests {
             for write in &plan.writes {
                 self.apply(write);
             }
+            if let Some(decision) = &plan.rollout {
+                self.follow(decision);
+            }
             plan
+        }
+
+        /// A new spec, rolled out when it changes what the tasks run.
+        fn change(&mut self, change: impl FnOnce(&mut ServiceSpec)) {
+            let mut next = self.spec.clone();
+            change(&mut next);
+            self.revision += 1;
+            self.specs.insert(self.revision, next.clone());
+            if replaces_tasks(&self.spec, &next) {
+                self.rollout = Some(Rollout {
+                    id: format!("r{}", self.revision),
+                    service_id: "svc".into(),
+                    service_name: "web".into(),
+                    from_revision: self.revision - 1,
+                    to_revision: self.revision,
+                    rollback_revision: None,
+                    state: RolloutState::Updating,
+                    reason: None,
+                    trigger: "update".into(),
+                    actor: "op".into(),
+                    total: 0,
+                    updated: 0,
+                    failed: 0,
+                    parallelism: 0,
+                    order: UpdateOrder::StopFirst,
+                    started_at: self.now,
+                    phase_started_at: self.now,
+                    updated_at: self.now,
+                    ended_at: None,
+                });
+                self.failures.clear();
+            }
+            self.spec = next;
+        }
+
+        /// What `apply` does with the updater's decision.
+        fn follow(&mut self, decision: &Decision) {
+            self.failures.extend(decision.new_failures.iter().map(|(id, _)| id.clone()));
+            let Some(rollout) = self.rollout.as_mut() else {
+                return;
+            };
+            let rolling_back = rollout.state.is_rollback();
+            match &decision.outcome {
+                None => {}
+                Some(Outcome::Completed) => {
+                    rollout.state =
+                        if rolling_back { RolloutState::RollbackCompleted } else { RolloutState::Completed };
+                }
+                Some(Outcome::Pause(why)) => {
+                    rollout.state = if rolling_back { RolloutState::RollbackPaused } else { RolloutState::Paused };
+                    rollout.reason = Some(why.clone());
+                }
+                Some(Outcome::Fail(why)) => {
+                    rollout.state = RolloutState::Failed;
+                    rollout.reason = Some(why.clone());
+                }
+                Some(Outcome::Rollback(why)) => {
+                    self.failures.clear();
+                    rollout.state = RolloutState::RollbackStarted;
+                    rollout.reason = Some(why.clone());
+                    rollout.phase_started_at = self.now;
+                    let old = self.specs[&rollout.from_revision].clone();
+                    self.revision += 1;
+                    rollout.rollback_revision = Some(self.revision);
+                    self.specs.insert(self.revision, old.clone());
+                    self.spec = old;
+                }
+            }
+        }
+
+        fn state(&self) -> Option<RolloutState> {
+            self.rollout.as_ref().map(|r| r.state)
+        }
+
+        /// Every live task of the current spec's image.
+        fn images(&self) -> BTreeMap<String, usize> {
+            let mut images = BTreeMap::new();
+            for task in self.live() {
+                *images.entry(self.specs[&task.revision].image.clone()).or_default() += 1;
+            }
+            images
+        }
+
+        /// Running tasks, healthy or without a health check.
+        fn serving(&self) -> usize {
+            self.tasks
+                .iter()
+                .filter(|r| r.task.state == TaskState::Running && r.task.healthy != Some(false))
+                .count()
         }
 
         fn apply(&mut self, write: &TaskWrite) {
@@ -497,26 +798,53 @@ mod tests {
         }
 
         /// Every live task as the node would report it: running, or shut
-        /// down when asked to.
+        /// down when asked to. Images named `bad` never turn healthy.
         fn nodes_report(&mut self) {
+            let now = self.now;
             for record in &mut self.tasks {
                 let task = &mut record.task;
                 if task.state.is_terminal() || task.state == TaskState::Pending {
                     continue;
                 }
-                task.state = match task.desired_state {
-                    DesiredState::Running => TaskState::Running,
-                    DesiredState::Shutdown => TaskState::Shutdown,
-                };
-                task.updated_at = self.now;
+                let bad = self.specs[&task.revision].image.contains("bad");
+                match task.desired_state {
+                    DesiredState::Running if bad => {
+                        task.state = TaskState::Running;
+                        task.healthy = Some(false);
+                        record.ever_unhealthy = true;
+                        record.ready_since = None;
+                    }
+                    DesiredState::Running => {
+                        task.state = TaskState::Running;
+                        record.ready_since = record.ready_since.or(Some(now));
+                    }
+                    DesiredState::Shutdown => task.state = TaskState::Shutdown,
+                }
+                task.updated_at = now;
+            }
+        }
+
+        /// Passes and reports, a second apart, until nothing changes; checks
+        /// `invariant` after every pass.
+        fn settle_checking(&mut self, invariant: impl Fn(&World)) {
+            for _ in 0..60 {
+                let plan = self.pass();
+                invariant(self);
+                self.nodes_report();
+                invariant(self);
+                self.now += 1000;
+                let idle = plan.writes.is_empty() && plan.rollout.as_ref().is_none_or(|d| d.outcome.is_none());
+                if idle && self.rollout.as_ref().is_none_or(|r| !r.state.is_active() || r.state.is_paused()) {
+                    let after = self.pass();
+                    if after.writes.is_empty() {
+                        return;
+                    }
+                }
             }
         }
 
         fn settle(&mut self) {
-            for _ in 0..5 {
-                self.pass();
-                self.nodes_report();
-            }
+            self.settle_checking(|_| {});
         }
 
         fn live(&self) -> Vec<&Task> {
@@ -709,14 +1037,137 @@ mod tests {
     }
 
     #[test]
-    fn a_new_revision_replaces_every_task() {
+    fn a_new_revision_is_rolled_out_and_scaling_replaces_nothing() {
         let mut world = World::new(json!({"name": "web", "image": "x:1", "replicas": 3}), workers(3));
         world.settle();
-        world.spec.image = "x:2".into();
-        world.revision = 2;
+        world.change(|spec| spec.replicas = Some(4));
+        assert!(world.rollout.is_none(), "scaling is not a rollout");
         world.settle();
-        assert!(world.live().iter().all(|t| t.revision == 2));
-        assert_eq!(world.slots(), [1, 2, 3]);
+        assert_eq!(world.images(), BTreeMap::from([("x:1".to_owned(), 4)]));
+        world.change(|spec| spec.image = "x:2".into());
+        world.settle();
+        assert_eq!(world.state(), Some(RolloutState::Completed));
+        assert_eq!(world.images(), BTreeMap::from([("x:2".to_owned(), 4)]));
+        assert_eq!(world.slots(), [1, 2, 3, 4]);
+    }
+
+    fn six_replicas(update: serde_json::Value) -> World {
+        let mut world = World::new(
+            json!({"name": "web", "image": "v1", "replicas": 6, "update_config": update}),
+            workers(3),
+        );
+        world.settle();
+        world
+    }
+
+    #[test]
+    fn stop_first_keeps_at_most_parallelism_slots_down() {
+        let mut world = six_replicas(json!({"parallelism": 2, "monitor": "2s"}));
+        world.change(|spec| spec.image = "v2".into());
+        world.settle_checking(|w| assert!(w.serving() >= 4, "{} serving", w.serving()));
+        assert_eq!(world.state(), Some(RolloutState::Completed));
+        assert_eq!(world.images(), BTreeMap::from([("v2".to_owned(), 6)]));
+    }
+
+    #[test]
+    fn start_first_never_drops_below_the_desired_count() {
+        let mut world = six_replicas(json!({"parallelism": 2, "order": "start-first", "monitor": "2s"}));
+        world.change(|spec| spec.image = "v2".into());
+        world.settle_checking(|w| assert!(w.serving() >= 6, "{} serving", w.serving()));
+        assert_eq!(world.state(), Some(RolloutState::Completed));
+        assert_eq!(world.images(), BTreeMap::from([("v2".to_owned(), 6)]));
+    }
+
+    #[test]
+    fn a_task_must_last_the_monitor_window_before_the_next_batch() {
+        let mut world = six_replicas(json!({"parallelism": 3, "monitor": "10s"}));
+        world.change(|spec| spec.image = "v2".into());
+        // First batch: three old tasks stop, their slots refill with v2.
+        for _ in 0..4 {
+            world.pass();
+            world.nodes_report();
+            world.now += 1000;
+        }
+        assert_eq!(world.images(), BTreeMap::from([("v1".to_owned(), 3), ("v2".to_owned(), 3)]));
+        // Nothing more moves until the new tasks have run for 10 s.
+        for _ in 0..5 {
+            world.pass();
+            world.nodes_report();
+            world.now += 1000;
+            assert_eq!(world.images()["v1"], 3);
+        }
+        world.settle();
+        assert_eq!(world.images(), BTreeMap::from([("v2".to_owned(), 6)]));
+    }
+
+    #[test]
+    fn a_bad_version_pauses_with_the_reason() {
+        let mut world = six_replicas(json!({"parallelism": 2, "monitor": "5s"}));
+        world.change(|spec| spec.image = "bad".into());
+        world.settle();
+        assert_eq!(world.state(), Some(RolloutState::Paused));
+        let reason = world.rollout.as_ref().unwrap().reason.clone().unwrap();
+        assert!(reason.contains("turned unhealthy") && reason.contains("max_failure_ratio 0"), "{reason}");
+        assert_eq!(world.images()["v1"], 4, "no batch after the failing one");
+    }
+
+    #[test]
+    fn a_bad_version_rolls_back_to_where_it_started() {
+        let mut world = six_replicas(json!({"parallelism": 2, "failure_action": "rollback"}));
+        world.change(|spec| spec.image = "bad".into());
+        world.settle();
+        assert_eq!(world.state(), Some(RolloutState::RollbackCompleted));
+        assert_eq!(world.images(), BTreeMap::from([("v1".to_owned(), 6)]));
+        assert_eq!(world.revision, 3, "the rollback is a new revision equal to the first");
+    }
+
+    #[test]
+    fn max_failure_ratio_tolerates_some_failures() {
+        let mut world = six_replicas(json!({"parallelism": 6, "max_failure_ratio": 0.5, "failure_action": "pause"}));
+        // Half the new tasks fail at once: at the ratio, not above it.
+        world.change(|spec| spec.image = "v2".into());
+        world.pass();
+        world.nodes_report();
+        world.pass();
+        let v2: Vec<String> = world.live().iter().filter(|t| t.revision == 2).map(|t| t.id.clone()).collect();
+        for id in v2.iter().take(3) {
+            let record = world.tasks.iter_mut().find(|r| &r.task.id == id).unwrap();
+            record.task.state = TaskState::Failed;
+        }
+        world.settle();
+        assert_eq!(world.state(), Some(RolloutState::Completed));
+        assert_eq!(world.failures.len(), 3);
+    }
+
+    #[test]
+    fn the_progress_deadline_ends_a_rollout_that_never_gets_healthy() {
+        let mut world =
+            six_replicas(json!({"parallelism": 6, "progress_deadline": "30s", "failure_action": "continue"}));
+        world.change(|spec| spec.image = "v2".into());
+        world.pass();
+        // The new tasks start and stay "starting" for ever.
+        world.now += 31_000;
+        world.pass();
+        assert_eq!(world.state(), Some(RolloutState::Failed));
+        let reason = world.rollout.as_ref().unwrap().reason.clone().unwrap();
+        assert!(reason.contains("progress deadline of 30s"), "{reason}");
+    }
+
+    #[test]
+    fn a_newer_change_takes_over_from_a_running_rollout() {
+        let mut world = six_replicas(json!({"parallelism": 1, "monitor": "1s"}));
+        world.change(|spec| spec.image = "v2".into());
+        for _ in 0..3 {
+            world.pass();
+            world.nodes_report();
+            world.now += 1000;
+        }
+        assert!(world.images().contains_key("v2"));
+        // Superseded: the new rollout replaces v1 and v2 tasks alike.
+        world.change(|spec| spec.image = "v3".into());
+        world.settle();
+        assert_eq!(world.state(), Some(RolloutState::Completed));
+        assert_eq!(world.images(), BTreeMap::from([("v3".to_owned(), 6)]));
     }
 
     #[test]

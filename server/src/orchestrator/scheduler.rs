@@ -427,6 +427,9 @@ mod tests {
             reserved_nano_cpus: 0,
             reserved_memory: 0,
             host_ports: Vec::new(),
+            ready_since: None,
+            health_starting: false,
+            ever_unhealthy: false,
         };
         let mut scheduler = Scheduler::new(&nodes, &[busy]);
         let demand = demand(json!({"name": "web", "image": "x"}));

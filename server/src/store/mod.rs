@@ -5,6 +5,7 @@
 mod audit;
 mod join_tokens;
 mod nodes;
+mod rollouts;
 mod services;
 mod setup;
 mod tasks;
@@ -16,6 +17,7 @@ use std::{path::Path, str::FromStr};
 pub use audit::NewAuditEntry;
 pub use join_tokens::JoinTokenRow;
 pub use nodes::{NewNodeRow, NodeRecord, RemovedNode};
+pub use rollouts::RolloutMove;
 pub use services::{RevisionError, RevisionRecord, ServiceRecord};
 pub use tasks::{TaskQuery, TaskRecord, TaskWrite};
 pub use tokens::{NewTokenRow, TokenRecord};

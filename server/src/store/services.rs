@@ -1,9 +1,12 @@
 //! Services and their numbered, immutable revisions.
 
-use shoal_proto::{auth::Millis, service::ServiceSpec};
+use shoal_proto::{
+    auth::Millis,
+    service::{Rollout, ServiceSpec},
+};
 use sqlx::{Row, any::AnyRow};
 
-use super::{Store, as_bigint, decode_error};
+use super::{Store, as_bigint, decode_error, rollouts};
 
 /// A service with its current revision's spec.
 #[derive(Clone, Debug)]
@@ -104,7 +107,8 @@ impl Store {
         tx.commit().await
     }
 
-    /// Adds revision `current + 1`, if the service is still at `current`.
+    /// Adds revision `current + 1`, if the service is still at `current`,
+    /// with the rollout that brings it out (superseding a running one).
     pub async fn add_revision(
         &self,
         id: &str,
@@ -112,6 +116,7 @@ impl Store {
         spec: &ServiceSpec,
         author: &str,
         now: Millis,
+        rollout: Option<(&Rollout, &str)>,
     ) -> Result<u64, RevisionError> {
         let next = current + 1;
         let mut tx = self.pool.begin().await?;
@@ -139,6 +144,11 @@ impl Store {
         .bind(now)
         .execute(&mut *tx)
         .await?;
+        if let Some((rollout, event)) = rollout {
+            let reason = format!("revision {next} replaced it (rollout {})", rollout.id);
+            rollouts::supersede(&mut tx, id, &reason, now).await?;
+            rollouts::insert(&mut tx, rollout, event).await?;
+        }
         tx.commit().await?;
         Ok(next)
     }
@@ -210,6 +220,13 @@ impl Store {
     /// Forgets a deleted service whose tasks have all stopped.
     pub async fn purge_service(&self, id: &str) -> Result<(), sqlx::Error> {
         let mut tx = self.pool.begin().await?;
+        for sql in [
+            "DELETE FROM rollout_events WHERE rollout_id IN (SELECT id FROM rollouts WHERE service_id = $1)",
+            "DELETE FROM rollout_failures WHERE rollout_id IN (SELECT id FROM rollouts WHERE service_id = $1)",
+            "DELETE FROM rollouts WHERE service_id = $1",
+        ] {
+            sqlx::query(sql).bind(id).execute(&mut *tx).await?;
+        }
         sqlx::query("DELETE FROM task_events WHERE task_id IN (SELECT id FROM tasks WHERE service_id = $1)")
             .bind(id)
             .execute(&mut *tx)

@@ -19,6 +19,13 @@ pub struct TaskRecord {
     pub reserved_memory: i64,
     /// Host-mode published ports it holds on its node, as `18080/tcp`.
     pub host_ports: Vec<String>,
+    /// Since when it has been running and healthy (or running without a
+    /// health check), continuously.
+    pub ready_since: Option<Millis>,
+    /// A health check or probe that has neither passed nor failed yet.
+    pub health_starting: bool,
+    /// It was reported unhealthy at least once.
+    pub ever_unhealthy: bool,
 }
 
 /// One change the orchestrator makes to the tasks.
@@ -54,7 +61,7 @@ pub enum TaskWrite {
 
 const COLUMNS: &str = "id, service_id, service_name, slot, node_id, revision, desired_state, state, message, \
      error, container_id, exit_code, healthy, ports, reserved_nano_cpus, reserved_memory, host_ports, \
-     created_at, updated_at";
+     created_at, updated_at, ready_since, health_starting, ever_unhealthy";
 
 /// SQL for "has not ended".
 const LIVE: &str = "state NOT IN ('complete', 'failed', 'shutdown', 'rejected', 'orphaned')";
@@ -90,6 +97,9 @@ fn from_row(row: &AnyRow) -> Result<TaskRecord, sqlx::Error> {
         reserved_nano_cpus: row.try_get("reserved_nano_cpus")?,
         reserved_memory: row.try_get("reserved_memory")?,
         host_ports: serde_json::from_str(&host_ports).map_err(decode_error)?,
+        ready_since: row.try_get("ready_since")?,
+        health_starting: row.try_get::<i64, _>("health_starting")? != 0,
+        ever_unhealthy: row.try_get::<i64, _>("ever_unhealthy")? != 0,
     })
 }
 
@@ -211,7 +221,7 @@ async fn insert(conn: &mut AnyConnection, record: &TaskRecord) -> Result<(), sql
     let task = &record.task;
     sqlx::query(&format!(
         "INSERT INTO tasks ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, \
-         $16, $17, $18, $19)"
+         $16, $17, $18, $19, $20, $21, $22)"
     ))
     .bind(&task.id)
     .bind(&task.service_id)
@@ -232,6 +242,9 @@ async fn insert(conn: &mut AnyConnection, record: &TaskRecord) -> Result<(), sql
     .bind(json(&record.host_ports))
     .bind(task.created_at)
     .bind(task.updated_at)
+    .bind(record.ready_since)
+    .bind(i64::from(record.health_starting))
+    .bind(i64::from(record.ever_unhealthy))
     .execute(conn)
     .await
     .map(drop)
@@ -311,12 +324,20 @@ impl Store {
                 return Ok(None);
             }
             let healthy = report.healthy;
+            let ready = report.state == TaskState::Running
+                && match healthy {
+                    Some(healthy) => healthy,
+                    None => !report.health_starting,
+                };
+            let ready_since = if ready { current.ready_since.or(Some(now)) } else { None };
+            let ever_unhealthy = current.ever_unhealthy || healthy == Some(false);
             let container_id = report.container_id.clone().or_else(|| task.container_id.clone());
             let exit_code = report.exit_code.or(task.exit_code);
             let unchanged = task.state == report.state
                 && task.message == report.message
                 && task.error == report.error
                 && task.healthy == healthy
+                && current.health_starting == report.health_starting
                 && task.container_id == container_id
                 && task.exit_code == exit_code
                 && (report.ports.is_empty() || task.ports == report.ports);
@@ -331,7 +352,8 @@ impl Store {
             let mut tx = self.pool.begin().await?;
             let done = sqlx::query(
                 "UPDATE tasks SET state = $1, message = $2, error = $3, container_id = $4, exit_code = $5, \
-                 healthy = $6, ports = $7, updated_at = $8 WHERE id = $9 AND state = $10",
+                 healthy = $6, ports = $7, updated_at = $8, ready_since = $9, health_starting = $10, \
+                 ever_unhealthy = $11 WHERE id = $12 AND state = $13",
             )
             .bind(report.state.as_str())
             .bind(&report.message)
@@ -341,6 +363,9 @@ impl Store {
             .bind(healthy.map(i64::from))
             .bind(json(ports))
             .bind(now)
+            .bind(ready_since)
+            .bind(i64::from(report.health_starting))
+            .bind(i64::from(ever_unhealthy))
             .bind(&task.id)
             .bind(task.state.as_str())
             .execute(&mut *tx)
@@ -454,6 +479,9 @@ mod tests {
             reserved_nano_cpus: 0,
             reserved_memory: 0,
             host_ports: Vec::new(),
+            ready_since: None,
+            health_starting: false,
+            ever_unhealthy: false,
         };
         store
             .apply_task_writes(&[TaskWrite::Insert(Box::new(record))], 1)
@@ -471,6 +499,7 @@ mod tests {
             container_id: container.map(str::to_owned),
             exit_code: None,
             healthy: None,
+            health_starting: false,
             ports: Vec::new(),
         }
     }
