@@ -32,7 +32,11 @@ pub fn config_revision(rollout: &Rollout) -> u64 {
 /// The rollout with the settings it runs with filled in.
 pub fn view(mut rollout: Rollout, specs: &HashMap<u64, ServiceSpec>) -> Rollout {
     if let Some(spec) = specs.get(&config_revision(&rollout)) {
-        let config = if rollout.state.is_rollback() { &spec.rollback_config } else { &spec.update_config };
+        let config = if rollout.state.is_rollback() {
+            &spec.rollback_config
+        } else {
+            &spec.update_config
+        };
         rollout.parallelism = config.parallelism;
         rollout.order = config.order;
     }
@@ -75,11 +79,11 @@ pub async fn get(ctx: &Ctx, id: &str) -> Result<RolloutDetail, AppError> {
         Some(service) if rollout.state.is_active() => {
             let tasks = ctx.store.tasks_of_service(&service.id).await?;
             let mut specs = HashMap::from([(service.revision, service.spec.clone())]);
-            for number in tasks
-                .iter()
-                .map(|r| r.task.revision)
-                .chain([rollout.from_revision, rollout.to_revision, config_revision(&rollout)])
-            {
+            for number in tasks.iter().map(|r| r.task.revision).chain([
+                rollout.from_revision,
+                rollout.to_revision,
+                config_revision(&rollout),
+            ]) {
                 if let std::collections::hash_map::Entry::Vacant(entry) = specs.entry(number)
                     && let Some(revision) = ctx.store.revision(&service.id, number).await?
                 {
@@ -87,7 +91,11 @@ pub async fn get(ctx: &Ctx, id: &str) -> Result<RolloutDetail, AppError> {
                 }
             }
             let spec = &specs[&config_revision(&rollout)];
-            let config = if rollout.state.is_rollback() { &spec.rollback_config } else { &spec.update_config };
+            let config = if rollout.state.is_rollback() {
+                &spec.rollback_config
+            } else {
+                &spec.update_config
+            };
             let failures: HashSet<String> = ctx.store.rollout_failures(id).await?.into_iter().collect();
             let nodes = super::nodes::list(ctx).await?;
             let desired = Desired {
@@ -123,8 +131,16 @@ pub async fn pause(ctx: &Ctx, caller: &Caller, id: &str) -> Result<Rollout, AppE
         other => return Err(not_now(&rollout, other, "paused")),
     };
     let who = services::author(caller);
-    steer(ctx, caller, &rollout, to, Some(format!("paused by {who}")), format!("paused by {who}"), "rollout.pause")
-        .await
+    steer(
+        ctx,
+        caller,
+        &rollout,
+        to,
+        Some(format!("paused by {who}")),
+        format!("paused by {who}"),
+        "rollout.pause",
+    )
+    .await
 }
 
 /// Carries on after a pause. The failures so far are forgiven: counting
@@ -137,8 +153,19 @@ pub async fn resume(ctx: &Ctx, caller: &Caller, id: &str) -> Result<Rollout, App
         other => return Err(not_now(&rollout, other, "resumed")),
     };
     let who = services::author(caller);
-    ctx.store.forgive_rollout_failures(&rollout.id, now_millis()).await?;
-    steer(ctx, caller, &rollout, to, None, format!("resumed by {who}"), "rollout.resume").await
+    ctx.store
+        .forgive_rollout_failures(&rollout.id, now_millis())
+        .await?;
+    steer(
+        ctx,
+        caller,
+        &rollout,
+        to,
+        None,
+        format!("resumed by {who}"),
+        "rollout.resume",
+    )
+    .await
 }
 
 /// Stops the rollout for good where it is: tasks already replaced stay,
@@ -150,7 +177,16 @@ pub async fn abort(ctx: &Ctx, caller: &Caller, id: &str) -> Result<Rollout, AppE
     }
     let who = services::author(caller);
     let why = format!("aborted by {who}");
-    steer(ctx, caller, &rollout, RolloutState::Failed, Some(why.clone()), why, "rollout.abort").await
+    steer(
+        ctx,
+        caller,
+        &rollout,
+        RolloutState::Failed,
+        Some(why.clone()),
+        why,
+        "rollout.abort",
+    )
+    .await
 }
 
 async fn steer(
@@ -203,9 +239,11 @@ pub async fn rollback(
             current.revision.saturating_sub(1).max(1)
         )));
     }
-    let old = ctx.store.revision(&current.id, target).await?.ok_or_else(|| {
-        AppError::NotFound(format!("{} has no revision {target}", current.name))
-    })?;
+    let old = ctx
+        .store
+        .revision(&current.id, target)
+        .await?
+        .ok_or_else(|| AppError::NotFound(format!("{} has no revision {target}", current.name)))?;
     let next = current.revision + 1;
     let now = now_millis();
     let who = services::author(caller);
@@ -235,7 +273,14 @@ pub async fn rollback(
         current.revision
     );
     ctx.store
-        .add_revision(&current.id, current.revision, &old.spec, &who, now, Some((&rollout, &event)))
+        .add_revision(
+            &current.id,
+            current.revision,
+            &old.spec,
+            &who,
+            now,
+            Some((&rollout, &event)),
+        )
         .await
         .map_err(|error| match error {
             RevisionError::Stale => AppError::Conflict(format!(

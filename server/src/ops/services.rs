@@ -7,8 +7,8 @@ use shoal_proto::{
     auth::FieldError,
     event::Event,
     service::{
-        DesiredState, MASKED_PASSWORD, Mode, Rollout, RolloutState, PublishMode, Revision, RevisionDiff, Service, ServiceSpec,
-        TaskCounts, TaskState, diff,
+        DesiredState, MASKED_PASSWORD, Mode, PublishMode, Revision, RevisionDiff, Rollout, RolloutState,
+        Service, ServiceSpec, TaskCounts, TaskState, diff,
     },
 };
 
@@ -95,7 +95,11 @@ pub async fn update(
             "mode",
             format!(
                 "a service's mode cannot change (it is {}); create a new service instead",
-                if current.spec.mode == Mode::Global { "global" } else { "replicated" }
+                if current.spec.mode == Mode::Global {
+                    "global"
+                } else {
+                    "replicated"
+                }
             ),
         )
         .into());
@@ -157,10 +161,20 @@ async fn change(
         updated_at: now,
         ended_at: None,
     });
-    let event = format!("rolling out revision {next} (from {}), started by {who}", current.revision);
+    let event = format!(
+        "rolling out revision {next} (from {}), started by {who}",
+        current.revision
+    );
     let revision = ctx
         .store
-        .add_revision(&current.id, current.revision, &spec, &who, now, rollout.as_ref().map(|r| (r, event.as_str())))
+        .add_revision(
+            &current.id,
+            current.revision,
+            &spec,
+            &who,
+            now,
+            rollout.as_ref().map(|r| (r, event.as_str())),
+        )
         .await
         .map_err(|error| match error {
             RevisionError::Stale => AppError::Conflict(format!(

@@ -3,6 +3,7 @@
 #![allow(dead_code)] // each test binary uses a different part of this
 
 pub mod agent;
+pub mod cluster;
 pub mod docker;
 
 use std::net::SocketAddr;

@@ -119,6 +119,30 @@ pub fn routes() -> Vec<(ApiRoute, MethodRouter<AppState>)> {
             route("GET", "/api/v1/services/{id}/revisions/diff", VIEWER),
             get(services::diff),
         ),
+        (
+            route("POST", "/api/v1/services/{id}/rollback", OPERATOR),
+            post(services::rollback),
+        ),
+        (
+            route("GET", "/api/v1/services/{id}/rollouts", VIEWER),
+            get(services::rollouts),
+        ),
+        (
+            route("GET", "/api/v1/rollouts/{id}", VIEWER),
+            get(services::rollout),
+        ),
+        (
+            route("POST", "/api/v1/rollouts/{id}/pause", OPERATOR),
+            post(services::pause),
+        ),
+        (
+            route("POST", "/api/v1/rollouts/{id}/resume", OPERATOR),
+            post(services::resume),
+        ),
+        (
+            route("POST", "/api/v1/rollouts/{id}/abort", OPERATOR),
+            post(services::abort),
+        ),
         (route("GET", "/api/v1/tasks", VIEWER), get(services::tasks)),
         (route("GET", "/api/v1/tasks/{id}", VIEWER), get(services::task)),
         (route("GET", "/api/v1/events", VIEWER), get(events::stream)),

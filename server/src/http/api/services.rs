@@ -7,7 +7,8 @@ use axum::{
 };
 use serde::Deserialize;
 use shoal_proto::service::{
-    Revision, RevisionDiff, Scale, Service, ServiceSpec, Task, TaskDetail, TaskFilter,
+    Revision, RevisionDiff, RollbackRequest, Rollout, RolloutDetail, Scale, Service, ServiceSpec, Task,
+    TaskDetail, TaskFilter,
 };
 
 use crate::{
@@ -94,4 +95,34 @@ pub async fn tasks(State(ctx): State<Ctx>, ApiQuery(filter): ApiQuery<TaskFilter
 
 pub async fn task(State(ctx): State<Ctx>, Path(id): Path<String>) -> ApiResult<TaskDetail> {
     ops::tasks::get(&ctx, &id).await.map(Json)
+}
+
+pub async fn rollback(
+    State(ctx): State<Ctx>,
+    caller: Caller,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<RollbackRequest>,
+) -> Result<(StatusCode, Json<Rollout>), AppError> {
+    let rollout = ops::rollouts::rollback(&ctx, &caller, &id, body.revision).await?;
+    Ok((StatusCode::ACCEPTED, Json(rollout)))
+}
+
+pub async fn rollouts(State(ctx): State<Ctx>, Path(id): Path<String>) -> ApiResult<Vec<Rollout>> {
+    ops::rollouts::of_service(&ctx, &id).await.map(Json)
+}
+
+pub async fn rollout(State(ctx): State<Ctx>, Path(id): Path<String>) -> ApiResult<RolloutDetail> {
+    ops::rollouts::get(&ctx, &id).await.map(Json)
+}
+
+pub async fn pause(State(ctx): State<Ctx>, caller: Caller, Path(id): Path<String>) -> ApiResult<Rollout> {
+    ops::rollouts::pause(&ctx, &caller, &id).await.map(Json)
+}
+
+pub async fn resume(State(ctx): State<Ctx>, caller: Caller, Path(id): Path<String>) -> ApiResult<Rollout> {
+    ops::rollouts::resume(&ctx, &caller, &id).await.map(Json)
+}
+
+pub async fn abort(State(ctx): State<Ctx>, caller: Caller, Path(id): Path<String>) -> ApiResult<Rollout> {
+    ops::rollouts::abort(&ctx, &caller, &id).await.map(Json)
 }
