@@ -10,7 +10,7 @@ use leptos::prelude::*;
 use shoal_proto::{
     auth::{ApiToken, AuditPage, AuditQuery, CreatedApiToken, Me, NewApiToken, NewUser, User, UserChange},
     node::{JoinToken, JoinTokens, Node, NodeChange, NodeRole},
-    service::{Revision, RevisionDiff, Service, ServiceSpec, Task, TaskFilter},
+    service::{Revision, RevisionDiff, Rollout, RolloutDetail, Service, ServiceSpec, Task, TaskFilter},
     status::ServerStatus,
 };
 
@@ -61,6 +61,15 @@ pub trait Backend: Send + Sync + 'static {
     async fn service_revisions(&self, id: String) -> Result<Vec<Revision>, ServerFnError>;
     async fn revision_diff(&self, id: String, from: u64, to: u64) -> Result<RevisionDiff, ServerFnError>;
     async fn list_tasks(&self, filter: TaskFilter) -> Result<Vec<Task>, ServerFnError>;
+
+    /// Newest first.
+    async fn service_rollouts(&self, id: String) -> Result<Vec<Rollout>, ServerFnError>;
+    async fn get_rollout(&self, id: String) -> Result<RolloutDetail, ServerFnError>;
+    async fn pause_rollout(&self, id: String) -> Result<Rollout, ServerFnError>;
+    async fn resume_rollout(&self, id: String) -> Result<Rollout, ServerFnError>;
+    async fn abort_rollout(&self, id: String) -> Result<Rollout, ServerFnError>;
+    /// To `revision`, or to the one before the current.
+    async fn rollback_service(&self, id: String, revision: Option<u64>) -> Result<Rollout, ServerFnError>;
 }
 
 pub type SharedBackend = Arc<dyn Backend>;

@@ -7,7 +7,7 @@ use leptos::prelude::*;
 use shoal_proto::{
     auth::{ApiToken, AuditPage, AuditQuery, CreatedApiToken, Me, Role, User, UserChange},
     node::{JoinToken, JoinTokens, Node, NodeChange, NodeRole},
-    service::{Revision, RevisionDiff, Service, ServiceSpec, Task, TaskFilter},
+    service::{Revision, RevisionDiff, Rollout, RolloutDetail, Service, ServiceSpec, Task, TaskFilter},
     status::ServerStatus,
 };
 // A spec nests lists of objects, which form encoding cannot carry.
@@ -177,4 +177,34 @@ pub async fn get_revision_diff(id: String, from: u64, to: u64) -> Result<Revisio
 #[server(prefix = "/rpc", input = Json)]
 pub async fn list_tasks(filter: TaskFilter) -> Result<Vec<Task>, ServerFnError> {
     use_backend()?.list_tasks(filter).await
+}
+
+#[server(prefix = "/rpc")]
+pub async fn list_service_rollouts(id: String) -> Result<Vec<Rollout>, ServerFnError> {
+    use_backend()?.service_rollouts(id).await
+}
+
+#[server(prefix = "/rpc")]
+pub async fn get_rollout(id: String) -> Result<RolloutDetail, ServerFnError> {
+    use_backend()?.get_rollout(id).await
+}
+
+#[server(prefix = "/rpc")]
+pub async fn pause_rollout(id: String) -> Result<Rollout, ServerFnError> {
+    use_backend()?.pause_rollout(id).await
+}
+
+#[server(prefix = "/rpc")]
+pub async fn resume_rollout(id: String) -> Result<Rollout, ServerFnError> {
+    use_backend()?.resume_rollout(id).await
+}
+
+#[server(prefix = "/rpc")]
+pub async fn abort_rollout(id: String) -> Result<Rollout, ServerFnError> {
+    use_backend()?.abort_rollout(id).await
+}
+
+#[server(prefix = "/rpc")]
+pub async fn rollback_service(id: String, revision: Option<u64>) -> Result<Rollout, ServerFnError> {
+    use_backend()?.rollback_service(id, revision).await
 }

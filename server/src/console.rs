@@ -14,7 +14,7 @@ use shoal_proto::{
         UserChange,
     },
     node::{JoinToken, JoinTokens, Node, NodeChange, NodeRole, RemoveNode, RoleChange},
-    service::{Revision, RevisionDiff, Service, ServiceSpec, Task, TaskFilter},
+    service::{Revision, RevisionDiff, Rollout, RolloutDetail, Service, ServiceSpec, Task, TaskFilter},
     status::ServerStatus,
 };
 
@@ -224,5 +224,37 @@ impl Backend for ConsoleBackend {
     async fn list_tasks(&self, filter: TaskFilter) -> Result<Vec<Task>, ServerFnError> {
         caller_for::<rpc::ListTasks>()?;
         ops::tasks::list(&self.ctx, &filter).await.map_err(fail)
+    }
+
+    async fn service_rollouts(&self, id: String) -> Result<Vec<Rollout>, ServerFnError> {
+        caller_for::<rpc::ListServiceRollouts>()?;
+        ops::rollouts::of_service(&self.ctx, &id).await.map_err(fail)
+    }
+
+    async fn get_rollout(&self, id: String) -> Result<RolloutDetail, ServerFnError> {
+        caller_for::<rpc::GetRollout>()?;
+        ops::rollouts::get(&self.ctx, &id).await.map_err(fail)
+    }
+
+    async fn pause_rollout(&self, id: String) -> Result<Rollout, ServerFnError> {
+        let caller = caller_for::<rpc::PauseRollout>()?;
+        ops::rollouts::pause(&self.ctx, &caller, &id).await.map_err(fail)
+    }
+
+    async fn resume_rollout(&self, id: String) -> Result<Rollout, ServerFnError> {
+        let caller = caller_for::<rpc::ResumeRollout>()?;
+        ops::rollouts::resume(&self.ctx, &caller, &id).await.map_err(fail)
+    }
+
+    async fn abort_rollout(&self, id: String) -> Result<Rollout, ServerFnError> {
+        let caller = caller_for::<rpc::AbortRollout>()?;
+        ops::rollouts::abort(&self.ctx, &caller, &id).await.map_err(fail)
+    }
+
+    async fn rollback_service(&self, id: String, revision: Option<u64>) -> Result<Rollout, ServerFnError> {
+        let caller = caller_for::<rpc::RollbackService>()?;
+        ops::rollouts::rollback(&self.ctx, &caller, &id, revision)
+            .await
+            .map_err(fail)
     }
 }

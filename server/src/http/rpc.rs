@@ -55,6 +55,12 @@ pub const ACCESS: &[(&str, Access)] = &[
     (ListServiceRevisions::PATH, VIEWER),
     (GetRevisionDiff::PATH, VIEWER),
     (ListTasks::PATH, VIEWER),
+    (ListServiceRollouts::PATH, VIEWER),
+    (GetRollout::PATH, VIEWER),
+    (PauseRollout::PATH, OPERATOR),
+    (ResumeRollout::PATH, OPERATOR),
+    (AbortRollout::PATH, OPERATOR),
+    (RollbackService::PATH, OPERATOR),
 ];
 
 pub fn access_of(path: &str) -> Option<Access> {
