@@ -15,6 +15,10 @@ pub struct Service {
     pub created_at: Millis,
     pub updated_at: Millis,
     pub tasks: TaskCounts,
+    /// Settings that are allowed but probably not meant, such as a monitor
+    /// window too short to notice a failing health check.
+    #[serde(default)]
+    pub warnings: Vec<String>,
 }
 
 /// How a service's tasks are doing, for lists.

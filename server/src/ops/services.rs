@@ -309,6 +309,7 @@ fn view(record: ServiceRecord, tasks: &[TaskRecord]) -> Service {
         created_at: record.created_at,
         updated_at: record.updated_at,
         tasks,
+        warnings: record.spec.warnings(),
     }
 }
 
