@@ -19,6 +19,9 @@ pub struct Service {
     /// window too short to notice a failing health check.
     #[serde(default)]
     pub warnings: Vec<String>,
+    /// The rollout running or paused right now.
+    #[serde(default)]
+    pub rollout: Option<super::Rollout>,
 }
 
 /// How a service's tasks are doing, for lists.

@@ -43,7 +43,7 @@ pub fn view(mut rollout: Rollout, specs: &HashMap<u64, ServiceSpec>) -> Rollout 
     rollout
 }
 
-async fn load_view(ctx: &Ctx, rollout: Rollout) -> Result<Rollout, AppError> {
+pub async fn load_view(ctx: &Ctx, rollout: Rollout) -> Result<Rollout, AppError> {
     let number = config_revision(&rollout);
     let specs: HashMap<u64, ServiceSpec> = ctx
         .store

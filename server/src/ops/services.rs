@@ -24,7 +24,8 @@ pub async fn list(ctx: &Ctx) -> Result<Vec<Service>, AppError> {
     let mut services = Vec::new();
     for record in ctx.store.list_services().await? {
         let tasks = ctx.store.tasks_of_service(&record.id).await?;
-        services.push(view(record, &tasks));
+        let rollout = active_rollout(ctx, &record.id).await?;
+        services.push(view(record, &tasks, rollout));
     }
     Ok(services)
 }
@@ -33,7 +34,8 @@ pub async fn list(ctx: &Ctx) -> Result<Vec<Service>, AppError> {
 pub async fn get(ctx: &Ctx, id_or_name: &str) -> Result<Service, AppError> {
     let record = find(ctx, id_or_name).await?;
     let tasks = ctx.store.tasks_of_service(&record.id).await?;
-    Ok(view(record, &tasks))
+    let rollout = active_rollout(ctx, &record.id).await?;
+    Ok(view(record, &tasks, rollout))
 }
 
 pub async fn find(ctx: &Ctx, id_or_name: &str) -> Result<ServiceRecord, AppError> {
@@ -282,7 +284,14 @@ pub async fn announce(ctx: &Ctx, id: &str) {
     }
 }
 
-fn view(record: ServiceRecord, tasks: &[TaskRecord]) -> Service {
+async fn active_rollout(ctx: &Ctx, service_id: &str) -> Result<Option<Rollout>, AppError> {
+    match ctx.store.active_rollout(service_id).await? {
+        Some(rollout) => Ok(Some(super::rollouts::load_view(ctx, rollout).await?)),
+        None => Ok(None),
+    }
+}
+
+fn view(record: ServiceRecord, tasks: &[TaskRecord], rollout: Option<Rollout>) -> Service {
     let live = |r: &&TaskRecord| r.task.desired_state == DesiredState::Running && !r.task.state.is_terminal();
     let desired = match record.spec.replica_count() {
         Some(replicas) => replicas,
@@ -310,6 +319,7 @@ fn view(record: ServiceRecord, tasks: &[TaskRecord]) -> Service {
         updated_at: record.updated_at,
         tasks,
         warnings: record.spec.warnings(),
+        rollout,
     }
 }
 
