@@ -2,12 +2,12 @@
 //! resume, abort, and rollback to an earlier revision. The orchestrator
 //! drives them; these change what it is asked to do, audit it and wake it.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet, hash_map::Entry};
 
 use serde_json::json;
 use shoal_proto::{
     event::Event,
-    service::{Rollout, RolloutDetail, RolloutState, ServiceSpec},
+    service::{Rollout, RolloutDetail, RolloutState, ServiceSpec, UpdateConfig},
 };
 
 use super::{Ctx, audit, services};
@@ -15,7 +15,7 @@ use crate::{
     auth::{Caller, secret::new_id},
     error::AppError,
     orchestrator::reconcile::{Desired, Rolling, progress},
-    store::{RevisionError, RolloutMove, now_millis},
+    store::{RevisionError, RolloutMove, ServiceRecord, TaskRecord, now_millis},
 };
 
 /// The revision whose update (or rollback) config drives the rollout: the
@@ -29,14 +29,47 @@ pub fn config_revision(rollout: &Rollout) -> u64 {
     }
 }
 
+/// The settings a rollout runs with: the update config, or the rollback
+/// config while rolling back.
+pub fn config_of<'a>(rollout: &Rollout, specs: &'a HashMap<u64, ServiceSpec>) -> Option<&'a UpdateConfig> {
+    let spec = specs.get(&config_revision(rollout))?;
+    Some(if rollout.state.is_rollback() {
+        &spec.rollback_config
+    } else {
+        &spec.update_config
+    })
+}
+
+/// The specs of the service's current revision, of the revisions its tasks
+/// run and of those the rollout names.
+pub async fn revision_specs(
+    ctx: &Ctx,
+    service: &ServiceRecord,
+    tasks: &[TaskRecord],
+    rollout: Option<&Rollout>,
+) -> Result<HashMap<u64, ServiceSpec>, sqlx::Error> {
+    let mut wanted: BTreeSet<u64> = tasks.iter().map(|r| r.task.revision).collect();
+    if let Some(rollout) = rollout {
+        wanted.extend([
+            rollout.from_revision,
+            rollout.to_revision,
+            config_revision(rollout),
+        ]);
+    }
+    let mut specs = HashMap::from([(service.revision, service.spec.clone())]);
+    for number in wanted {
+        if let Entry::Vacant(entry) = specs.entry(number)
+            && let Some(revision) = ctx.store.revision(&service.id, number).await?
+        {
+            entry.insert(revision.spec);
+        }
+    }
+    Ok(specs)
+}
+
 /// The rollout with the settings it runs with filled in.
 pub fn view(mut rollout: Rollout, specs: &HashMap<u64, ServiceSpec>) -> Rollout {
-    if let Some(spec) = specs.get(&config_revision(&rollout)) {
-        let config = if rollout.state.is_rollback() {
-            &spec.rollback_config
-        } else {
-            &spec.update_config
-        };
+    if let Some(config) = config_of(&rollout, specs) {
         rollout.parallelism = config.parallelism;
         rollout.order = config.order;
     }
@@ -78,40 +111,26 @@ pub async fn get(ctx: &Ctx, id: &str) -> Result<RolloutDetail, AppError> {
     let slots = match ctx.store.service_by_id(&rollout.service_id).await? {
         Some(service) if rollout.state.is_active() => {
             let tasks = ctx.store.tasks_of_service(&service.id).await?;
-            let mut specs = HashMap::from([(service.revision, service.spec.clone())]);
-            for number in tasks.iter().map(|r| r.task.revision).chain([
-                rollout.from_revision,
-                rollout.to_revision,
-                config_revision(&rollout),
-            ]) {
-                if let std::collections::hash_map::Entry::Vacant(entry) = specs.entry(number)
-                    && let Some(revision) = ctx.store.revision(&service.id, number).await?
-                {
-                    entry.insert(revision.spec);
-                }
-            }
-            let spec = &specs[&config_revision(&rollout)];
-            let config = if rollout.state.is_rollback() {
-                &spec.rollback_config
-            } else {
-                &spec.update_config
-            };
+            let specs = revision_specs(ctx, &service, &tasks, Some(&rollout)).await?;
             let failures: HashSet<String> = ctx.store.rollout_failures(id).await?.into_iter().collect();
             let nodes = super::nodes::list(ctx).await?;
-            let desired = Desired {
-                id: &service.id,
-                name: &service.name,
-                revision: service.revision,
-                spec: &service.spec,
-                deleted: service.deleted_at.is_some(),
-                specs: &specs,
-            };
-            let rolling = Rolling {
-                rollout: &rollout,
-                config,
-                failures: &failures,
-            };
-            progress(&desired, &tasks, &nodes, &rolling, now_millis())
+            match config_of(&rollout, &specs) {
+                Some(config) => {
+                    let rolling = Rolling {
+                        rollout: &rollout,
+                        config,
+                        failures: &failures,
+                    };
+                    progress(
+                        &Desired::of(&service, &specs),
+                        &tasks,
+                        &nodes,
+                        &rolling,
+                        now_millis(),
+                    )
+                }
+                None => Vec::new(),
+            }
         }
         _ => Vec::new(),
     };

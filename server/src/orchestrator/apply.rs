@@ -14,8 +14,8 @@ use super::{
 };
 use crate::{
     auth::secret::new_id,
-    ops::Ctx,
-    store::{RolloutMove, ServiceRecord, TaskRecord, TaskWrite},
+    ops::{Ctx, rollouts},
+    store::{RolloutMove, ServiceRecord, TaskWrite},
 };
 
 /// Reconciles one service; returns when it wants to look again.
@@ -32,16 +32,20 @@ pub async fn service(
     let tasks = ctx.store.tasks_of_service(id).await?;
     let placed = ctx.store.placed_tasks().await?;
     let rollout = ctx.store.active_rollout(id).await?;
-    let specs = specs(ctx, &service, &tasks, rollout.as_ref()).await?;
+    let specs = rollouts::revision_specs(ctx, &service, &tasks, rollout.as_ref()).await?;
     let failures: HashSet<String> = match &rollout {
-        Some(rollout) => ctx.store.rollout_failures(&rollout.id).await?.into_iter().collect(),
+        Some(rollout) => ctx
+            .store
+            .rollout_failures(&rollout.id)
+            .await?
+            .into_iter()
+            .collect(),
         None => HashSet::new(),
     };
-    let config = rollout.as_ref().and_then(|rollout| {
-        let spec = specs.get(&crate::ops::rollouts::config_revision(rollout))?;
-        Some(if rollout.state.is_rollback() { spec.rollback_config.clone() } else { spec.update_config.clone() })
-    });
-    let rolling = match (&rollout, &config) {
+    let config = rollout
+        .as_ref()
+        .and_then(|rollout| rollouts::config_of(rollout, &specs));
+    let rolling = match (&rollout, config) {
         (Some(rollout), Some(config)) if service.deleted_at.is_none() => Some(Rolling {
             rollout,
             config,
@@ -49,14 +53,7 @@ pub async fn service(
         }),
         _ => None,
     };
-    let desired = Desired {
-        id: &service.id,
-        name: &service.name,
-        revision: service.revision,
-        spec: &service.spec,
-        deleted: service.deleted_at.is_some(),
-        specs: &specs,
-    };
+    let desired = Desired::of(&service, &specs);
     let cluster = Cluster {
         nodes,
         lost,
@@ -107,28 +104,6 @@ pub async fn service(
     Ok(plan.wake_at)
 }
 
-/// The specs of every revision the pass looks at.
-async fn specs(
-    ctx: &Ctx,
-    service: &ServiceRecord,
-    tasks: &[TaskRecord],
-    rollout: Option<&Rollout>,
-) -> Result<HashMap<u64, ServiceSpec>, sqlx::Error> {
-    let mut wanted: BTreeSet<u64> = tasks.iter().map(|r| r.task.revision).collect();
-    if let Some(rollout) = rollout {
-        wanted.extend([rollout.from_revision, rollout.to_revision, crate::ops::rollouts::config_revision(rollout)]);
-    }
-    let mut specs = HashMap::from([(service.revision, service.spec.clone())]);
-    for number in wanted {
-        if let std::collections::hash_map::Entry::Vacant(entry) = specs.entry(number)
-            && let Some(revision) = ctx.store.revision(&service.id, number).await?
-        {
-            entry.insert(revision.spec);
-        }
-    }
-    Ok(specs)
-}
-
 /// Stores what the updater found and decided; whether to look again at
 /// once (the rollout changed state).
 async fn record_rollout(
@@ -141,7 +116,10 @@ async fn record_rollout(
 ) -> Result<bool, sqlx::Error> {
     let mut changed = false;
     for (task_id, message) in &decision.new_failures {
-        changed |= ctx.store.record_rollout_failure(&rollout.id, task_id, message, now).await?;
+        changed |= ctx
+            .store
+            .record_rollout_failure(&rollout.id, task_id, message, now)
+            .await?;
     }
     if let Some(event) = &decision.batch_event {
         ctx.store.add_rollout_event(&rollout.id, now, event).await?;
@@ -149,7 +127,11 @@ async fn record_rollout(
     }
     changed |= ctx
         .store
-        .set_rollout_counts(&rollout.id, (decision.total, decision.updated, decision.failed), now)
+        .set_rollout_counts(
+            &rollout.id,
+            (decision.total, decision.updated, decision.failed),
+            now,
+        )
         .await?;
     let mut again = false;
     if let Some(outcome) = &decision.outcome {
@@ -158,21 +140,43 @@ async fn record_rollout(
         let moved = match outcome {
             Outcome::Completed => {
                 let (to, event) = if rolling_back {
-                    (RolloutState::RollbackCompleted, format!("rolled back: every task runs revision {target}"))
+                    (
+                        RolloutState::RollbackCompleted,
+                        format!("rolled back: every task runs revision {target}"),
+                    )
                 } else {
-                    (RolloutState::Completed, format!("completed: every task runs revision {target}"))
+                    (
+                        RolloutState::Completed,
+                        format!("completed: every task runs revision {target}"),
+                    )
                 };
                 move_to(ctx, rollout, to, None, event, now).await?
             }
             Outcome::Pause(why) => {
-                let to = if rolling_back { RolloutState::RollbackPaused } else { RolloutState::Paused };
+                let to = if rolling_back {
+                    RolloutState::RollbackPaused
+                } else {
+                    RolloutState::Paused
+                };
                 move_to(ctx, rollout, to, Some(why.clone()), format!("paused: {why}"), now).await?
             }
             Outcome::Fail(why) => {
-                move_to(ctx, rollout, RolloutState::Failed, Some(why.clone()), format!("failed: {why}"), now).await?
+                move_to(
+                    ctx,
+                    rollout,
+                    RolloutState::Failed,
+                    Some(why.clone()),
+                    format!("failed: {why}"),
+                    now,
+                )
+                .await?
             }
             Outcome::Rollback(why) => match specs.get(&rollout.from_revision) {
-                Some(spec) => ctx.store.roll_back(rollout, target, spec, why, now).await?.is_some(),
+                Some(spec) => ctx
+                    .store
+                    .roll_back(rollout, target, spec, why, now)
+                    .await?
+                    .is_some(),
                 None => false,
             },
         };
@@ -181,7 +185,7 @@ async fn record_rollout(
     }
     if changed && let Some(rollout) = ctx.store.rollout(&rollout.id).await? {
         ctx.events.publish(Event::RolloutUpdated {
-            rollout: Box::new(crate::ops::rollouts::view(rollout, specs)),
+            rollout: Box::new(rollouts::view(rollout, specs)),
         });
     }
     Ok(again)

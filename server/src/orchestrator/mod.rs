@@ -7,9 +7,9 @@
 mod apply;
 pub mod reconcile;
 pub mod scheduler;
-mod updater;
 #[cfg(test)]
 mod testkit;
+mod updater;
 
 use std::{collections::HashSet, time::Duration};
 

@@ -22,7 +22,7 @@ use super::{
 };
 use crate::{
     dispatcher::container_spec,
-    store::{TaskRecord, TaskWrite},
+    store::{ServiceRecord, TaskRecord, TaskWrite},
 };
 
 /// Ended tasks kept per slot, as Swarm's default task history.
@@ -37,6 +37,19 @@ pub struct Desired<'a> {
     pub deleted: bool,
     /// The specs of the revisions the service's tasks run.
     pub specs: &'a HashMap<u64, ServiceSpec>,
+}
+
+impl<'a> Desired<'a> {
+    pub fn of(service: &'a ServiceRecord, specs: &'a HashMap<u64, ServiceSpec>) -> Self {
+        Self {
+            id: &service.id,
+            name: &service.name,
+            revision: service.revision,
+            spec: &service.spec,
+            deleted: service.deleted_at.is_some(),
+            specs,
+        }
+    }
 }
 
 /// The rollout in progress, if any.
@@ -158,7 +171,12 @@ pub fn reconcile(
     let order = rolling.map(|r| r.config.order);
     let active = rolling.is_some_and(|r| r.rollout.state.is_active());
 
-    let placed: Vec<TaskRecord> = cluster.placed.iter().filter(|r| !stopping.contains(&r.task.id)).cloned().collect();
+    let placed: Vec<TaskRecord> = cluster
+        .placed
+        .iter()
+        .filter(|r| !stopping.contains(&r.task.id))
+        .cloned()
+        .collect();
     let mut scheduler = Scheduler::new(cluster.nodes, &placed);
     for slot in &slots {
         let key = &slot.key;
@@ -173,7 +191,15 @@ pub fn reconcile(
                     }
                 }
                 UpdateOrder::StartFirst => {
-                    let record = new_task(service, key, &nodes, &demand, &mut scheduler, cluster.now, new_id());
+                    let record = new_task(
+                        service,
+                        key,
+                        &nodes,
+                        &demand,
+                        &mut scheduler,
+                        cluster.now,
+                        new_id(),
+                    );
                     plan.writes.push(TaskWrite::Insert(Box::new(record)));
                 }
             }
@@ -199,13 +225,24 @@ pub fn reconcile(
                     }
                     continue;
                 }
-                let record = new_task(service, key, &nodes, &demand, &mut scheduler, cluster.now, new_id());
+                let record = new_task(
+                    service,
+                    key,
+                    &nodes,
+                    &demand,
+                    &mut scheduler,
+                    cluster.now,
+                    new_id(),
+                );
                 plan.writes.push(TaskWrite::Insert(Box::new(record)));
             }
         }
     }
     trim_history(&by_key, &mut plan);
-    plan.purge = service.deleted && tasks.iter().all(|r| r.task.state.is_terminal() || stopping_unstarted(r, &stopping));
+    plan.purge = service.deleted
+        && tasks
+            .iter()
+            .all(|r| r.task.state.is_terminal() || stopping_unstarted(r, &stopping));
     if let Some(at) = decision.as_ref().and_then(|d| d.wake_at) {
         plan.wake_at = Some(plan.wake_at.map_or(at, |w| w.min(at)));
     }
@@ -240,7 +277,9 @@ fn slots<'a>(
         Vec::new()
     } else {
         match service.spec.mode {
-            Mode::Replicated => (1..=service.spec.replica_count().unwrap_or(0)).map(Key::Slot).collect(),
+            Mode::Replicated => (1..=service.spec.replica_count().unwrap_or(0))
+                .map(Key::Slot)
+                .collect(),
             Mode::Global => nodes
                 .iter()
                 .filter(|n| Scheduler::belongs(demand, n))
@@ -300,7 +339,10 @@ pub fn progress(
                 Key::Slot(slot) => Some(*slot),
                 Key::Node(_) => None,
             },
-            node_id: slot.clean.or(slot.dirty.first().copied()).and_then(|r| r.task.node_id.clone()),
+            node_id: slot
+                .clean
+                .or(slot.dirty.first().copied())
+                .and_then(|r| r.task.node_id.clone()),
             status: updater::slot_status(slot, &input),
             old_task: slot
                 .dirty
@@ -308,7 +350,10 @@ pub fn progress(
                 .copied()
                 .or_else(|| slot.history.iter().copied().find(|r| dirty(&r.task)))
                 .map(brief),
-            new_task: slot.clean.or_else(|| slot.history.iter().copied().find(|r| !dirty(&r.task))).map(brief),
+            new_task: slot
+                .clean
+                .or_else(|| slot.history.iter().copied().find(|r| !dirty(&r.task)))
+                .map(brief),
         })
         .collect()
 }
@@ -375,23 +420,28 @@ fn stop_what_must_go(
                 }),
                 _ => Some(write("service deleted".into())),
             },
-            _ if replicas.is_some_and(|n| task.slot.is_some_and(|slot| slot > n)) => {
-                Some(write(format!("scaled down to {} replicas", replicas.unwrap_or(0))))
-            }
+            _ if replicas.is_some_and(|n| task.slot.is_some_and(|slot| slot > n)) => Some(write(format!(
+                "scaled down to {} replicas",
+                replicas.unwrap_or(0)
+            ))),
             // Two live tasks of one kind (old or current spec) in one slot,
             // as a server that crashed half-way through a plan leaves them:
             // the newest stays. One of each is a start-first update.
             _ if key_of(task).is_some_and(|key| !seen.insert((key, dirty(task)))) => {
                 Some(write("a newer task took over its slot".into()))
             }
-            Some((id, Some(node))) if lost.contains(id) => {
-                Some(write(format!("node {} is down; moved to another node", node.hostname)))
-            }
+            Some((id, Some(node))) if lost.contains(id) => Some(write(format!(
+                "node {} is down; moved to another node",
+                node.hostname
+            ))),
             Some((_, Some(node))) if node.availability == Availability::Drain => {
                 Some(write(format!("node {} is drained", node.hostname)))
             }
             Some((_, Some(node))) if service.spec.mode == Mode::Global && !global_keeps(demand, node) => {
-                Some(write(format!("node {} no longer matches the service's constraints", node.hostname)))
+                Some(write(format!(
+                    "node {} no longer matches the service's constraints",
+                    node.hostname
+                )))
             }
             _ => None,
         };
@@ -640,7 +690,11 @@ mod tests {
             };
             let config = self.rollout.as_ref().map(|rollout| {
                 let spec = &self.specs[&crate::ops::rollouts::config_revision(rollout)];
-                if rollout.state.is_rollback() { spec.rollback_config.clone() } else { spec.update_config.clone() }
+                if rollout.state.is_rollback() {
+                    spec.rollback_config.clone()
+                } else {
+                    spec.update_config.clone()
+                }
             });
             let rolling = match (&self.rollout, &config) {
                 (Some(rollout), Some(config)) if rollout.state.is_active() => Some(Rolling {
@@ -706,7 +760,8 @@ mod tests {
 
         /// What `apply` does with the updater's decision.
         fn follow(&mut self, decision: &Decision) {
-            self.failures.extend(decision.new_failures.iter().map(|(id, _)| id.clone()));
+            self.failures
+                .extend(decision.new_failures.iter().map(|(id, _)| id.clone()));
             let Some(rollout) = self.rollout.as_mut() else {
                 return;
             };
@@ -714,11 +769,18 @@ mod tests {
             match &decision.outcome {
                 None => {}
                 Some(Outcome::Completed) => {
-                    rollout.state =
-                        if rolling_back { RolloutState::RollbackCompleted } else { RolloutState::Completed };
+                    rollout.state = if rolling_back {
+                        RolloutState::RollbackCompleted
+                    } else {
+                        RolloutState::Completed
+                    };
                 }
                 Some(Outcome::Pause(why)) => {
-                    rollout.state = if rolling_back { RolloutState::RollbackPaused } else { RolloutState::Paused };
+                    rollout.state = if rolling_back {
+                        RolloutState::RollbackPaused
+                    } else {
+                        RolloutState::Paused
+                    };
                     rollout.reason = Some(why.clone());
                 }
                 Some(Outcome::Fail(why)) => {
@@ -747,7 +809,9 @@ mod tests {
         fn images(&self) -> BTreeMap<String, usize> {
             let mut images = BTreeMap::new();
             for task in self.live() {
-                *images.entry(self.specs[&task.revision].image.clone()).or_default() += 1;
+                *images
+                    .entry(self.specs[&task.revision].image.clone())
+                    .or_default() += 1;
             }
             images
         }
@@ -833,8 +897,14 @@ mod tests {
                 self.nodes_report();
                 invariant(self);
                 self.now += 1000;
-                let idle = plan.writes.is_empty() && plan.rollout.as_ref().is_none_or(|d| d.outcome.is_none());
-                if idle && self.rollout.as_ref().is_none_or(|r| !r.state.is_active() || r.state.is_paused()) {
+                let idle =
+                    plan.writes.is_empty() && plan.rollout.as_ref().is_none_or(|d| d.outcome.is_none());
+                if idle
+                    && self
+                        .rollout
+                        .as_ref()
+                        .is_none_or(|r| !r.state.is_active() || r.state.is_paused())
+                {
                     let after = self.pass();
                     if after.writes.is_empty() {
                         return;
@@ -1088,7 +1158,10 @@ mod tests {
             world.nodes_report();
             world.now += 1000;
         }
-        assert_eq!(world.images(), BTreeMap::from([("v1".to_owned(), 3), ("v2".to_owned(), 3)]));
+        assert_eq!(
+            world.images(),
+            BTreeMap::from([("v1".to_owned(), 3), ("v2".to_owned(), 3)])
+        );
         // Nothing more moves until the new tasks have run for 10 s.
         for _ in 0..5 {
             world.pass();
@@ -1107,7 +1180,10 @@ mod tests {
         world.settle();
         assert_eq!(world.state(), Some(RolloutState::Paused));
         let reason = world.rollout.as_ref().unwrap().reason.clone().unwrap();
-        assert!(reason.contains("turned unhealthy") && reason.contains("max_failure_ratio 0"), "{reason}");
+        assert!(
+            reason.contains("turned unhealthy") && reason.contains("max_failure_ratio 0"),
+            "{reason}"
+        );
         assert_eq!(world.images()["v1"], 4, "no batch after the failing one");
     }
 
@@ -1118,18 +1194,27 @@ mod tests {
         world.settle();
         assert_eq!(world.state(), Some(RolloutState::RollbackCompleted));
         assert_eq!(world.images(), BTreeMap::from([("v1".to_owned(), 6)]));
-        assert_eq!(world.revision, 3, "the rollback is a new revision equal to the first");
+        assert_eq!(
+            world.revision, 3,
+            "the rollback is a new revision equal to the first"
+        );
     }
 
     #[test]
     fn max_failure_ratio_tolerates_some_failures() {
-        let mut world = six_replicas(json!({"parallelism": 6, "max_failure_ratio": 0.5, "failure_action": "pause"}));
+        let mut world =
+            six_replicas(json!({"parallelism": 6, "max_failure_ratio": 0.5, "failure_action": "pause"}));
         // Half the new tasks fail at once: at the ratio, not above it.
         world.change(|spec| spec.image = "v2".into());
         world.pass();
         world.nodes_report();
         world.pass();
-        let v2: Vec<String> = world.live().iter().filter(|t| t.revision == 2).map(|t| t.id.clone()).collect();
+        let v2: Vec<String> = world
+            .live()
+            .iter()
+            .filter(|t| t.revision == 2)
+            .map(|t| t.id.clone())
+            .collect();
         for id in v2.iter().take(3) {
             let record = world.tasks.iter_mut().find(|r| &r.task.id == id).unwrap();
             record.task.state = TaskState::Failed;

@@ -77,7 +77,8 @@ fn millis(duration: shoal_proto::service::Duration) -> i64 {
 /// or it was unhealthy before it got through its monitor window.
 fn failure_of(record: &TaskRecord, rollout: &Rollout) -> Option<String> {
     let task = &record.task;
-    if task.created_at < rollout.phase_started_at || task.desired_state != shoal_proto::service::DesiredState::Running
+    if task.created_at < rollout.phase_started_at
+        || task.desired_state != shoal_proto::service::DesiredState::Running
     {
         return None;
     }
@@ -106,7 +107,11 @@ pub fn slot_status(slot: &Slot, input: &Input) -> SlotStatus {
     };
     match (slot.clean, slot.dirty.is_empty()) {
         (Some(clean), _) if failed(clean) => SlotStatus::Failed,
-        (Some(clean), true) if clean.ready_since.is_some_and(|since| input.now - since >= monitor) => {
+        (Some(clean), true)
+            if clean
+                .ready_since
+                .is_some_and(|since| input.now - since >= monitor) =>
+        {
             SlotStatus::Updated
         }
         (Some(_), _) => SlotStatus::InFlight,
@@ -143,7 +148,9 @@ pub fn decide(input: &Input) -> Decision {
     // start-first: an old task goes once its replacement is ready.
     for slot in input.slots {
         if slot.clean.is_some_and(|clean| clean.ready_since.is_some()) {
-            decision.retire.extend(slot.dirty.iter().map(|r| r.task.id.clone()));
+            decision
+                .retire
+                .extend(slot.dirty.iter().map(|r| r.task.id.clone()));
         }
     }
 
@@ -180,7 +187,9 @@ pub fn decide(input: &Input) -> Decision {
         decision.outcome = Some(Outcome::Completed);
         return decision;
     }
-    let deadline = rollout.phase_started_at.saturating_add(millis(config.progress_deadline));
+    let deadline = rollout
+        .phase_started_at
+        .saturating_add(millis(config.progress_deadline));
     if input.now >= deadline {
         let stuck = input
             .slots
@@ -189,7 +198,12 @@ pub fn decide(input: &Input) -> Decision {
             .find(|(_, status)| matches!(status, SlotStatus::InFlight | SlotStatus::Failed))
             .and_then(|(slot, _)| slot.clean.or(slot.history.first().copied()))
             .map(|record| {
-                format!("; waiting for task {} (slot {}): {}", short(&record.task.id), slot_name(record), record.task.message)
+                format!(
+                    "; waiting for task {} (slot {}): {}",
+                    short(&record.task.id),
+                    slot_name(record),
+                    record.task.message
+                )
             })
             .unwrap_or_default();
         let why = format!(
