@@ -688,15 +688,11 @@ mod tests {
                 deleted: self.deleted,
                 specs: &self.specs,
             };
-            let config = self.rollout.as_ref().map(|rollout| {
-                let spec = &self.specs[&crate::ops::rollouts::config_revision(rollout)];
-                if rollout.state.is_rollback() {
-                    spec.rollback_config.clone()
-                } else {
-                    spec.update_config.clone()
-                }
-            });
-            let rolling = match (&self.rollout, &config) {
+            let config = self
+                .rollout
+                .as_ref()
+                .and_then(|rollout| crate::ops::rollouts::config_of(rollout, &self.specs));
+            let rolling = match (&self.rollout, config) {
                 (Some(rollout), Some(config)) if rollout.state.is_active() => Some(Rolling {
                     rollout,
                     config,
