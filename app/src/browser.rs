@@ -3,7 +3,7 @@
 //! browser; the server build keeps stand-ins so the same components compile.
 
 use leptos::prelude::window;
-use shoal_proto::auth::Millis;
+use shoal_proto::{auth::Millis, event::Event};
 
 #[cfg(target_arch = "wasm32")]
 mod js {
@@ -65,7 +65,7 @@ pub struct EventStream {
     #[cfg(target_arch = "wasm32")]
     source: events::EventSource,
     #[cfg(target_arch = "wasm32")]
-    _on_message: leptos::wasm_bindgen::closure::Closure<dyn FnMut(leptos::wasm_bindgen::JsValue)>,
+    _handler: leptos::wasm_bindgen::closure::Closure<dyn FnMut(events::MessageEvent)>,
 }
 
 #[cfg(target_arch = "wasm32")]
@@ -80,7 +80,15 @@ mod events {
         pub fn new(url: &str) -> Result<EventSource, JsValue>;
 
         #[wasm_bindgen(method, setter)]
-        pub fn set_onmessage(this: &EventSource, handler: &Closure<dyn FnMut(JsValue)>);
+        pub fn set_onmessage(this: &EventSource, handler: &Closure<dyn FnMut(MessageEvent)>);
+
+        #[wasm_bindgen(method, setter)]
+        pub fn set_onopen(this: &EventSource, handler: &Closure<dyn FnMut(MessageEvent)>);
+
+        pub type MessageEvent;
+
+        #[wasm_bindgen(method, getter)]
+        pub fn data(this: &MessageEvent) -> JsValue;
 
         #[wasm_bindgen(method)]
         pub fn close(this: &EventSource);
@@ -89,18 +97,31 @@ mod events {
 
 impl EventStream {
     /// Calls `on_event` for every event the server sends; `None` outside a
-    /// browser or when the browser refuses the stream.
-    pub fn open(url: &str, on_event: impl FnMut() + 'static) -> Option<Self> {
+    /// browser or when the browser refuses the stream. An event this build
+    /// cannot read arrives as [`Event::Resync`], so a page reloads rather
+    /// than miss a change; so does every (re)opening of the stream, because
+    /// what happened before it opened or while it was down is not replayed.
+    pub fn open(url: &str, on_event: impl FnMut(Event) + 'static) -> Option<Self> {
         #[cfg(target_arch = "wasm32")]
         {
-            use leptos::wasm_bindgen::{JsValue, closure::Closure};
+            use leptos::wasm_bindgen::closure::Closure;
             let mut on_event = on_event;
             let source = events::EventSource::new(url).ok()?;
-            let on_message = Closure::<dyn FnMut(JsValue)>::new(move |_| on_event());
-            source.set_onmessage(&on_message);
+            // The open event carries no data, so it decodes as a resync.
+            let handler =
+                Closure::<dyn FnMut(events::MessageEvent)>::new(move |message: events::MessageEvent| {
+                    let event = message
+                        .data()
+                        .as_string()
+                        .and_then(|data| serde_json::from_str(&data).ok())
+                        .unwrap_or(Event::Resync);
+                    on_event(event);
+                });
+            source.set_onmessage(&handler);
+            source.set_onopen(&handler);
             Some(Self {
                 source,
-                _on_message: on_message,
+                _handler: handler,
             })
         }
         #[cfg(not(target_arch = "wasm32"))]

@@ -24,8 +24,15 @@ use components::{
     layout::Layout,
 };
 use pages::{
-    audit::AuditLogPage, dashboard::Dashboard, login::LoginPage, nodes::NodesPage, not_found::NotFound,
-    setup::SetupPage, tokens::TokensPage, users::UsersPage,
+    audit::AuditLogPage,
+    dashboard::Dashboard,
+    login::LoginPage,
+    nodes::NodesPage,
+    not_found::NotFound,
+    services::{EditServicePage, NewServicePage, ServicePage, ServicesPage},
+    setup::SetupPage,
+    tokens::TokensPage,
+    users::UsersPage,
 };
 
 /// The HTML document around the app, rendered on the server only.
@@ -68,6 +75,22 @@ pub fn App() -> impl IntoView {
                     <Route
                         path=path!("nodes")
                         view=|| view! { <RequireRole role=Role::Viewer><NodesPage /></RequireRole> }
+                    />
+                    <Route
+                        path=path!("services")
+                        view=|| view! { <RequireRole role=Role::Viewer><ServicesPage /></RequireRole> }
+                    />
+                    <Route
+                        path=path!("services/new")
+                        view=|| view! { <RequireRole role=Role::Operator><NewServicePage /></RequireRole> }
+                    />
+                    <Route
+                        path=path!("services/:id")
+                        view=|| view! { <RequireRole role=Role::Viewer><ServicePage /></RequireRole> }
+                    />
+                    <Route
+                        path=path!("services/:id/edit")
+                        view=|| view! { <RequireRole role=Role::Operator><EditServicePage /></RequireRole> }
                     />
                     <Route
                         path=path!("tokens")

@@ -57,6 +57,9 @@ fn NavLinks(role: Role) -> impl IntoView {
         <A href="/" exact=true attr:id="nav-dashboard">
             "Dashboard"
         </A>
+        <A href="/services" attr:id="nav-services">
+            "Services"
+        </A>
         <A href="/nodes" attr:id="nav-nodes">
             "Nodes"
         </A>

@@ -3,4 +3,5 @@ pub mod badge;
 pub mod confirm;
 pub mod form_error;
 pub mod layout;
+pub mod live;
 pub mod user_menu;

@@ -3,6 +3,7 @@ pub mod dashboard;
 pub mod login;
 pub mod nodes;
 pub mod not_found;
+pub mod services;
 pub mod setup;
 pub mod tokens;
 pub mod users;

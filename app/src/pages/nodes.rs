@@ -1,17 +1,17 @@
 use leptos::prelude::*;
 use leptos_meta::Title;
-use send_wrapper::SendWrapper;
 use shoal_proto::{
     auth::Role,
+    event::Event,
     node::{Availability, JoinToken, LabelsPatch, Node, NodeChange, NodeRole, NodeStatus},
 };
 
 use crate::{
-    browser::EventStream,
     components::{
         auth::use_auth,
         confirm::ConfirmButton,
         form_error::{FormError, failure, user_message},
+        live::live_changes,
     },
     format::utc_or,
     rpc::{RemoveNode, RotateJoinToken, SetNodeRole, UpdateNode, get_join_tokens, list_nodes},
@@ -24,7 +24,15 @@ pub fn NodesPage() -> impl IntoView {
     let update = ServerAction::<UpdateNode>::new();
     let remove = ServerAction::<RemoveNode>::new();
     let set_role = ServerAction::<SetNodeRole>::new();
-    let changes = RwSignal::new(0u64);
+    let changes = live_changes(|event| {
+        matches!(
+            event,
+            Event::NodeJoined { .. }
+                | Event::NodeStatus { .. }
+                | Event::NodeUpdated { .. }
+                | Event::NodeRemoved { .. }
+        )
+    });
     let nodes = Resource::new(
         move || {
             (
@@ -36,11 +44,6 @@ pub fn NodesPage() -> impl IntoView {
         },
         |_| list_nodes(),
     );
-    Effect::new(move |_| {
-        let stream = EventStream::open("/api/v1/events", move || changes.update(|n| *n += 1));
-        let stream = SendWrapper::new(stream);
-        on_cleanup(move || drop(stream));
-    });
     let role = use_auth().current().map_or(Role::Viewer, |me| me.role);
 
     view! {

@@ -1,0 +1,199 @@
+//! A service's life in the console: created through the form (after one
+//! refused field), shown with its tasks waiting for a node, scaled, changed,
+//! compared with its earlier revision, and deleted.
+
+use std::time::Duration;
+
+use fantoccini::Locator;
+use shoal_end2end::{Browser, ServerProcess};
+
+const PASSWORD: &str = "browser test password";
+const WAIT: Duration = Duration::from_secs(20);
+
+/// Waits until the element's text contains `needle`; returns the text.
+async fn wait_for_text_containing(browser: &Browser, selector: &str, needle: &str) -> String {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    let mut last = String::new();
+    while tokio::time::Instant::now() < deadline {
+        if let Ok(element) = browser.client().find(Locator::Css(selector)).await {
+            last = element.text().await.unwrap_or_default();
+            if last.contains(needle) {
+                return last;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("{selector} never contained {needle:?} (saw {last:?})");
+}
+
+/// Waits until exactly `count` elements match.
+async fn wait_for_count(browser: &Browser, selector: &str, count: usize) {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    let mut seen = 0;
+    while tokio::time::Instant::now() < deadline {
+        seen = browser
+            .client()
+            .find_all(Locator::Css(selector))
+            .await
+            .map_or(0, |found| found.len());
+        if seen == count {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("{selector}: wanted {count}, saw {seen}");
+}
+
+/// What an input holds now (its property, not its initial attribute).
+async fn value_of(browser: &Browser, selector: &str) -> String {
+    browser
+        .wait_for_css(selector)
+        .await
+        .prop("value")
+        .await
+        .unwrap_or_else(|e| panic!("read {selector}: {e}"))
+        .unwrap_or_default()
+}
+
+#[tokio::test]
+async fn a_service_is_created_scaled_changed_and_deleted_from_the_console() {
+    let server = ServerProcess::start();
+    server.create_admin("ada", PASSWORD);
+    let browser = Browser::start().await;
+    browser.login(server.url(), "ada", PASSWORD).await;
+
+    browser.click("#nav-services").await;
+    browser
+        .wait_for_path("/services")
+        .await
+        .unwrap_or_else(|seen| panic!("services page not shown ({seen})"));
+    browser.wait_for_css("#services-empty").await;
+    browser.click("#service-new").await;
+    browser
+        .wait_for_path("/services/new")
+        .await
+        .unwrap_or_else(|seen| panic!("new service form not shown ({seen})"));
+
+    browser.fill("#service-name", "web").await;
+    browser.fill("#service-image", "shoal-demo:v1").await;
+    browser.fill("#service-replicas", "2").await;
+    browser.click("#service-ports-add").await;
+    browser.fill("#service-port-0-target", "8080").await;
+    browser.fill("#service-port-0-published", "18080").await;
+    browser.click("#service-environment-add").await;
+    browser.fill("#service-env-0-key", "GREETING").await;
+    browser.fill("#service-env-0-value", "hello world").await;
+    browser.screenshot("service-form").await;
+    // One `=` is not an operator: the form refuses it and says where.
+    browser.fill("#service-constraints", "node.role=manager").await;
+    browser.click("#service-submit").await;
+    wait_for_text_containing(&browser, "#service-constraints-error", "constraints[0]").await;
+    let invalid = browser.wait_for_css("#service-constraints").await;
+    assert_eq!(
+        invalid.attr("aria-invalid").await.unwrap().as_deref(),
+        Some("true")
+    );
+    for (selector, typed) in [
+        ("#service-name", "web"),
+        ("#service-image", "shoal-demo:v1"),
+        ("#service-replicas", "2"),
+        ("#service-port-0-published", "18080"),
+        ("#service-env-0-value", "hello world"),
+        ("#service-constraints", "node.role=manager"),
+    ] {
+        assert_eq!(
+            value_of(&browser, selector).await,
+            typed,
+            "{selector} lost what was typed"
+        );
+    }
+    browser.screenshot("service-form-error").await;
+    browser.click("#service-advanced > summary").await;
+    browser
+        .eval("document.getElementById('service-advanced').scrollIntoView()")
+        .await;
+    browser.screenshot("service-form-advanced").await;
+
+    browser.fill("#service-constraints", "node.role!=manager").await;
+    browser.click("#service-submit").await;
+    browser
+        .wait_for_text("#service-title", "web")
+        .await
+        .unwrap_or_else(|seen| panic!("the new service's page did not open (saw {seen:?})"));
+    assert!(browser.path().await.starts_with("/services/"));
+    assert!(
+        browser
+            .eval("return document.getElementById('service-form')")
+            .await
+            .is_null()
+    );
+
+    // No node has joined: both tasks wait, and the page says why.
+    wait_for_text_containing(
+        &browser,
+        ".task-group.unplaced .pending-reason",
+        "no suitable node",
+    )
+    .await;
+    wait_for_count(&browser, ".task-group.unplaced tr[data-state='pending']", 2).await;
+    browser
+        .wait_for_text("#service-revision", "revision 1")
+        .await
+        .unwrap_or_else(|seen| panic!("revision 1 not shown (saw {seen:?})"));
+    browser.screenshot("service-page").await;
+
+    browser.fill("#service-scale-replicas", "3").await;
+    browser.click("#service-scale-submit").await;
+    browser
+        .wait_for_text("#service-revision", "revision 2")
+        .await
+        .unwrap_or_else(|seen| panic!("scaling did not make revision 2 (saw {seen:?})"));
+    wait_for_count(&browser, ".task-group.unplaced tr[data-state='pending']", 3).await;
+    browser.wait_for_css("tbody[data-revision='1']").await;
+    browser.click("tbody[data-revision='2'] .revision-diff").await;
+    let changes = wait_for_text_containing(&browser, "tbody[data-revision='2'] .changes", "replicas").await;
+    assert!(changes.contains('2') && changes.contains('3'), "{changes}");
+    browser
+        .eval("document.getElementById('service-revisions').scrollIntoView()")
+        .await;
+    browser.screenshot("service-diff").await;
+    browser.click("tbody[data-revision='2'] .revision-spec").await;
+    wait_for_text_containing(&browser, "tbody[data-revision='2'] .spec-json", "\"replicas\": 3").await;
+    browser.screenshot("service-spec").await;
+
+    // The edit form starts from the current spec and saves a new revision.
+    browser.click("#service-edit").await;
+    browser.wait_for_css("#service-form").await;
+    assert_eq!(value_of(&browser, "#service-replicas").await, "3");
+    assert_eq!(value_of(&browser, "#service-env-0-key").await, "GREETING");
+    assert_eq!(
+        value_of(&browser, "#service-constraints").await,
+        "node.role!=manager"
+    );
+    browser.fill("#service-image", "shoal-demo:v2").await;
+    browser.click("#service-submit").await;
+    browser
+        .wait_for_text("#service-revision", "revision 3")
+        .await
+        .unwrap_or_else(|seen| panic!("the edit did not make revision 3 (saw {seen:?})"));
+    browser
+        .wait_for_text("#service-current-image", "shoal-demo:v2")
+        .await
+        .unwrap_or_else(|seen| panic!("the new image is not shown (saw {seen:?})"));
+
+    // The list follows; its row leads back to the page.
+    browser.click("#nav-services").await;
+    let row = wait_for_text_containing(&browser, "tr[data-service='web']", "shoal-demo:v2").await;
+    assert!(row.contains("0 / 3"), "{row}");
+    browser.click("tr[data-service='web'] a").await;
+    browser.wait_for_css("#service-title").await;
+
+    browser.click(".service-delete").await;
+    browser.click(".service-delete-confirm").await;
+    browser
+        .wait_for_path("/services")
+        .await
+        .unwrap_or_else(|seen| panic!("deleting did not return to the list ({seen})"));
+    wait_for_text_containing(&browser, "main", "No service yet").await;
+    browser.close().await;
+}
