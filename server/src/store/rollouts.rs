@@ -68,11 +68,12 @@ pub(super) async fn supersede(
     reason: &str,
     now: Millis,
 ) -> Result<(), sqlx::Error> {
-    let active: Option<String> =
-        sqlx::query_scalar(&format!("SELECT id FROM rollouts WHERE service_id = $1 AND {ACTIVE}"))
-            .bind(service_id)
-            .fetch_optional(&mut *conn)
-            .await?;
+    let active: Option<String> = sqlx::query_scalar(&format!(
+        "SELECT id FROM rollouts WHERE service_id = $1 AND {ACTIVE}"
+    ))
+    .bind(service_id)
+    .fetch_optional(&mut *conn)
+    .await?;
     if let Some(id) = active {
         sqlx::query(
             "UPDATE rollouts SET state = 'superseded', reason = $1, updated_at = $2, ended_at = $2 WHERE id = $3",
@@ -87,7 +88,11 @@ pub(super) async fn supersede(
     Ok(())
 }
 
-pub(super) async fn insert(conn: &mut AnyConnection, rollout: &Rollout, first_event: &str) -> Result<(), sqlx::Error> {
+pub(super) async fn insert(
+    conn: &mut AnyConnection,
+    rollout: &Rollout,
+    first_event: &str,
+) -> Result<(), sqlx::Error> {
     sqlx::query(&format!(
         "INSERT INTO rollouts ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)"
     ))
@@ -136,17 +141,19 @@ impl Store {
 
     /// Newest first.
     pub async fn rollouts_of_service(&self, service_id: &str) -> Result<Vec<Rollout>, sqlx::Error> {
-        let sql = format!("SELECT {COLUMNS} FROM rollouts WHERE service_id = $1 ORDER BY started_at DESC, id");
+        let sql =
+            format!("SELECT {COLUMNS} FROM rollouts WHERE service_id = $1 ORDER BY started_at DESC, id");
         let rows = sqlx::query(&sql).bind(service_id).fetch_all(&self.pool).await?;
         rows.iter().map(from_row).collect()
     }
 
     /// Oldest first.
     pub async fn rollout_events(&self, id: &str) -> Result<Vec<RolloutEvent>, sqlx::Error> {
-        let rows = sqlx::query("SELECT at, message FROM rollout_events WHERE rollout_id = $1 ORDER BY at, id")
-            .bind(id)
-            .fetch_all(&self.pool)
-            .await?;
+        let rows =
+            sqlx::query("SELECT at, message FROM rollout_events WHERE rollout_id = $1 ORDER BY at, id")
+                .bind(id)
+                .fetch_all(&self.pool)
+                .await?;
         rows.iter()
             .map(|row| {
                 Ok(RolloutEvent {
@@ -164,7 +171,12 @@ impl Store {
 
     /// Moves a rollout to another state if it is still where the caller saw
     /// it; whether it moved.
-    pub async fn move_rollout(&self, id: &str, change: &RolloutMove, now: Millis) -> Result<bool, sqlx::Error> {
+    pub async fn move_rollout(
+        &self,
+        id: &str,
+        change: &RolloutMove,
+        now: Millis,
+    ) -> Result<bool, sqlx::Error> {
         let ended = (!change.to.is_active()).then_some(now);
         let mut tx = self.pool.begin().await?;
         let done = sqlx::query(

@@ -329,7 +329,11 @@ impl Store {
                     Some(healthy) => healthy,
                     None => !report.health_starting,
                 };
-            let ready_since = if ready { current.ready_since.or(Some(now)) } else { None };
+            let ready_since = if ready {
+                current.ready_since.or(Some(now))
+            } else {
+                None
+            };
             let ever_unhealthy = current.ever_unhealthy || healthy == Some(false);
             let container_id = report.container_id.clone().or_else(|| task.container_id.clone());
             let exit_code = report.exit_code.or(task.exit_code);
