@@ -10,7 +10,9 @@ use shoal_proto::{
     service::{Mode, Service},
 };
 
-use super::{fields::Choice, plural, revisions::RevisionsPanel, service_href, tasks::TasksPanel};
+use super::{
+    fields::Choice, plural, revisions::RevisionsPanel, rollout::RolloutPanel, service_href, tasks::TasksPanel,
+};
 use crate::{
     components::{
         auth::use_auth,
@@ -43,13 +45,18 @@ fn ServiceView(id: String) -> impl IntoView {
     let scale = ServerAction::<ScaleService>::new();
     let delete = ServerAction::<DeleteService>::new();
     // The header and the history change with a new revision (or the
-    // service's removal); the tasks with every task and node event.
+    // service's removal); the tasks with every task and node event; the
+    // rollout's head when a rollout starts or changes state, its progress
+    // with every step.
     let (spec_changes, set_spec_changes) = signal(0u64);
     let (task_changes, set_task_changes) = signal(0u64);
+    let (rollout_moves, set_rollout_moves) = signal(0u64);
+    let (rollout_steps, set_rollout_steps) = signal(0u64);
     let bump = |counter: WriteSignal<u64>| counter.update(|n| *n += 1);
     {
         let key = id.clone();
         let mut last_revision = None;
+        let mut last_rollout = None;
         on_live_event(move |event| match event {
             // Task counts move often; a new revision is what changes the header.
             Event::ServiceUpdated { service }
@@ -62,17 +69,31 @@ fn ServiceView(id: String) -> impl IntoView {
             Event::TaskUpdated { task } if is_service(&key, &task.service_id, &task.service_name) => {
                 bump(set_task_changes)
             }
+            Event::RolloutUpdated { rollout }
+                if is_service(&key, &rollout.service_id, &rollout.service_name) =>
+            {
+                let now = Some((rollout.id, rollout.state));
+                if last_rollout != now {
+                    last_rollout = now;
+                    bump(set_rollout_moves);
+                }
+                bump(set_rollout_steps);
+            }
             Event::NodeJoined { .. } | Event::NodeRemoved { .. } | Event::NodeUpdated { .. } => {
                 bump(set_task_changes)
             }
             Event::Resync => {
                 bump(set_spec_changes);
                 bump(set_task_changes);
+                bump(set_rollout_moves);
             }
             _ => {}
         });
     }
     let spec_changes = Signal::derive(move || spec_changes.get() + scale.version().get() as u64);
+    // A new revision from the edit form or a rollback starts a rollout.
+    let rollout_moves = Signal::derive(move || rollout_moves.get() + spec_changes.get());
+    let rollout_steps = Signal::derive(move || rollout_steps.get() + task_changes.get());
     let service = {
         let id = id.clone();
         Resource::new(move || spec_changes.get(), move |_| get_service(id.clone()))
@@ -101,8 +122,9 @@ fn ServiceView(id: String) -> impl IntoView {
             </Transition>
             <FormError message=failure(scale.value()) id="service-scale-error" />
             <FormError message=failure(delete.value()) id="service-delete-error" />
+            <RolloutPanel id=id.clone() operator moved=rollout_moves progressed=rollout_steps />
             <TasksPanel id=id.clone() changes=task_changes />
-            <RevisionsPanel id changes=spec_changes />
+            <RevisionsPanel id operator changes=spec_changes />
         </section>
     }
 }

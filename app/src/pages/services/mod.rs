@@ -8,6 +8,7 @@ mod fields;
 mod form;
 mod list;
 mod revisions;
+mod rollout;
 mod tasks;
 mod words;
 

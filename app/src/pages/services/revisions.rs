@@ -4,6 +4,7 @@
 use leptos::prelude::*;
 use shoal_proto::service::{FieldChange, Revision};
 
+use super::rollout::RollbackButton;
 use crate::{
     components::form_error::user_message,
     format::utc,
@@ -21,9 +22,9 @@ enum Unfolded {
 }
 
 /// The revisions of service `id`, newest first, reloaded when `changes`
-/// moves.
+/// moves. Operators may roll back to any but the newest.
 #[component]
-pub fn RevisionsPanel(id: String, #[prop(into)] changes: Signal<u64>) -> impl IntoView {
+pub fn RevisionsPanel(id: String, operator: bool, #[prop(into)] changes: Signal<u64>) -> impl IntoView {
     let revisions = {
         let id = id.clone();
         Resource::new(move || changes.get(), move |_| list_service_revisions(id.clone()))
@@ -38,7 +39,7 @@ pub fn RevisionsPanel(id: String, #[prop(into)] changes: Signal<u64>) -> impl In
             <Transition fallback=|| view! { <p class="muted">"Loading revisions…"</p> }>
                 {move || Suspend::new(async move {
                     match revisions.await {
-                        Ok(revisions) => view! { <RevisionList id=id.get_value() revisions unfolded /> }.into_any(),
+                        Ok(revisions) => view! { <RevisionList id=id.get_value() revisions operator unfolded /> }.into_any(),
                         Err(error) => view! { <p class="form-error">{user_message(&error)}</p> }.into_any(),
                     }
                 })}
@@ -51,6 +52,7 @@ pub fn RevisionsPanel(id: String, #[prop(into)] changes: Signal<u64>) -> impl In
 fn RevisionList(
     id: String,
     revisions: Vec<Revision>,
+    operator: bool,
     unfolded: RwSignal<Option<(u64, Unfolded)>>,
 ) -> impl IntoView {
     // Newest first, so the one before a revision is the next in the list.
@@ -63,7 +65,11 @@ fn RevisionList(
     let rows = revisions
         .into_iter()
         .zip(previous)
-        .map(|(revision, previous)| view! { <RevisionRow id=id.clone() revision previous unfolded /> })
+        .enumerate()
+        .map(|(index, (revision, previous))| {
+            let rollback = operator && index > 0;
+            view! { <RevisionRow id=id.clone() revision previous rollback unfolded /> }
+        })
         .collect_view();
     view! {
         <div class="table-wrap">
@@ -89,6 +95,7 @@ fn RevisionRow(
     id: String,
     revision: Revision,
     previous: Option<u64>,
+    rollback: bool,
     unfolded: RwSignal<Option<(u64, Unfolded)>>,
 ) -> impl IntoView {
     let number = revision.number;
@@ -99,6 +106,7 @@ fn RevisionRow(
     };
     let pressed = move |what: Unfolded| move || (unfolded.get() == Some((number, what))).to_string();
     let spec = serde_json::to_string_pretty(&revision.spec).unwrap_or_default();
+    let rollback = rollback.then(|| view! { <RollbackButton id=id.clone() revision=number /> });
     let details = move || {
         let shown = match unfolded.get() {
             Some((open, Unfolded::Diff { from })) if open == number => {
@@ -133,6 +141,7 @@ fn RevisionRow(
                     <button type="button" class="button small secondary revision-spec" aria-pressed=pressed(Unfolded::Spec) on:click=move |_| toggle(Unfolded::Spec)>
                         "Spec"
                     </button>
+                    {rollback}
                 </td>
             </tr>
             {details}

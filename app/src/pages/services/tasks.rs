@@ -187,11 +187,6 @@ fn TaskTable(rows: impl IntoView + 'static) -> impl IntoView {
 #[component]
 fn TaskRow(task: Task) -> impl IntoView {
     let state = task.state.as_str();
-    let health = match task.healthy {
-        Some(true) => view! { <span class="health healthy">"healthy"</span> }.into_any(),
-        Some(false) => view! { <span class="health unhealthy">"unhealthy"</span> }.into_any(),
-        None => view! { <span class="muted">"—"</span> }.into_any(),
-    };
     let container = task.container_id.as_deref().map(|id| {
         let short: String = id.chars().take(12).collect();
         view! { <code title=id.to_owned()>{short}</code> }
@@ -199,9 +194,9 @@ fn TaskRow(task: Task) -> impl IntoView {
     view! {
         <tr data-task=task.id.clone() data-state=state>
             <td class="strong">{task.slot.map_or_else(|| "—".to_owned(), |slot| slot.to_string())}</td>
-            <td><span class=format!("badge task-state state-{state}")>{state}</span></td>
+            <td><TaskStateBadge state=task.state /></td>
             <td>{task.revision}</td>
-            <td>{health}</td>
+            <td><TaskHealth healthy=task.healthy /></td>
             <td class="detail">
                 {task.message.clone()}
                 {task.error.clone().map(|error| view! { <span class="task-error">{error}</span> })}
@@ -209,6 +204,21 @@ fn TaskRow(task: Task) -> impl IntoView {
             <td>{container}</td>
             <td class="time">{utc(task.updated_at)}</td>
         </tr>
+    }
+}
+
+#[component]
+pub(super) fn TaskStateBadge(state: TaskState) -> impl IntoView {
+    view! { <span class=format!("badge task-state state-{state}")>{state.as_str()}</span> }
+}
+
+/// `None`: the task has no health check.
+#[component]
+pub(super) fn TaskHealth(healthy: Option<bool>) -> impl IntoView {
+    match healthy {
+        Some(true) => view! { <span class="health healthy">"healthy"</span> }.into_any(),
+        Some(false) => view! { <span class="health unhealthy">"unhealthy"</span> }.into_any(),
+        None => view! { <span class="muted">"—"</span> }.into_any(),
     }
 }
 
