@@ -25,6 +25,7 @@ use components::{
 };
 use pages::{
     audit::AuditLogPage,
+    cluster::ClusterPage,
     dashboard::Dashboard,
     login::LoginPage,
     nodes::NodesPage,
@@ -75,6 +76,10 @@ pub fn App() -> impl IntoView {
                     <Route
                         path=path!("nodes")
                         view=|| view! { <RequireRole role=Role::Viewer><NodesPage /></RequireRole> }
+                    />
+                    <Route
+                        path=path!("cluster")
+                        view=|| view! { <RequireRole role=Role::Viewer><ClusterPage /></RequireRole> }
                     />
                     <Route
                         path=path!("services")

@@ -63,6 +63,9 @@ fn NavLinks(role: Role) -> impl IntoView {
         <A href="/nodes" attr:id="nav-nodes">
             "Nodes"
         </A>
+        <A href="/cluster" attr:id="nav-cluster">
+            "Cluster"
+        </A>
         <A href="/tokens" attr:id="nav-tokens">
             "My tokens"
         </A>

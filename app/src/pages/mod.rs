@@ -1,4 +1,5 @@
 pub mod audit;
+pub mod cluster;
 pub mod dashboard;
 pub mod login;
 pub mod nodes;
