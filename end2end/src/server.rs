@@ -12,11 +12,14 @@ use tempfile::TempDir;
 use crate::workspace_root;
 
 const CONSOLE_LINE: &str = "Shoal console: ";
+const AGENTS_LINE: &str = "Agents join at: ";
 
 /// A `shoal-server` process on a free loopback port with its own data dir.
 pub struct ServerProcess {
     child: Child,
     url: String,
+    /// Where agents join, as the server prints it.
+    agent_addr: String,
     data_dir: TempDir,
 }
 
@@ -63,22 +66,30 @@ impl ServerProcess {
         let (found, url) = mpsc::channel();
         std::thread::spawn(move || {
             let mut found = Some(found);
-            // Keep reading after the URL so the server never blocks on a full pipe.
+            let mut console = None;
+            // Keep reading after the addresses so the server never blocks on a full pipe.
             for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if let Some(url) = line.strip_prefix(CONSOLE_LINE)
-                    && let Some(found) = found.take()
+                if let Some(url) = line.strip_prefix(CONSOLE_LINE) {
+                    console = Some(url.trim_end_matches('/').to_owned());
+                }
+                if let Some(agents) = line.strip_prefix(AGENTS_LINE)
+                    && let (Some(console), Some(found)) = (console.take(), found.take())
                 {
-                    let _ = found.send(url.trim_end_matches('/').to_owned());
+                    let _ = found.send((console, agents.to_owned()));
                 }
             }
         });
         let mut server = Self {
             child,
             url: String::new(),
+            agent_addr: String::new(),
             data_dir,
         };
         match url.recv_timeout(Duration::from_secs(30)) {
-            Ok(url) => server.url = url,
+            Ok((url, agent_addr)) => {
+                server.url = url;
+                server.agent_addr = agent_addr;
+            }
             Err(_) => panic!(
                 "shoal-server did not start within 30 s; its log:\n{}",
                 server.log()
@@ -107,6 +118,27 @@ impl ServerProcess {
             "admin create failed: {}",
             String::from_utf8_lossy(&output.stderr)
         );
+    }
+
+    /// A join token, through `shoal-server admin join-token`.
+    pub fn join_token(&self, role: &str) -> String {
+        let output = Command::new(Self::binary())
+            .args(["admin", "join-token", role, "--data-dir"])
+            .arg(self.data_dir.path().join("data"))
+            .env("RUST_LOG", "off")
+            .output()
+            .expect("run shoal-server admin join-token");
+        assert!(
+            output.status.success(),
+            "admin join-token failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8_lossy(&output.stdout).trim().to_owned()
+    }
+
+    /// Where agents join.
+    pub fn agent_addr(&self) -> &str {
+        &self.agent_addr
     }
 
     /// The console's base URL, without a trailing slash.

@@ -1,45 +1,15 @@
 //! The nodes page follows the cluster live: a node that stops answering
 //! turns `down` on screen without a reload.
 
-use serde_json::{Value, json};
 use shoal_end2end::{AgentProcess, Browser, ServerProcess};
 
 const PASSWORD: &str = "browser test password";
-
-async fn worker_join_token(base: &str) -> (String, String) {
-    let client = reqwest::Client::builder().cookie_store(true).build().unwrap();
-    let response = client
-        .post(format!("{base}/api/v1/session"))
-        .json(&json!({ "username": "ada", "password": PASSWORD }))
-        .send()
-        .await
-        .unwrap();
-    assert!(response.status().is_success(), "login: {}", response.status());
-    let tokens: Value = client
-        .get(format!("{base}/api/v1/join-tokens"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let token = tokens["worker"]["token"]
-        .as_str()
-        .expect("worker token")
-        .to_owned();
-    let address = tokens["server_address"]
-        .as_str()
-        .expect("server address")
-        .to_owned();
-    (token, address)
-}
 
 #[tokio::test]
 async fn a_node_going_down_shows_live_without_a_reload() {
     let server = ServerProcess::start_with(&["--heartbeat-interval", "1s", "--heartbeat-misses", "2"]);
     server.create_admin("ada", PASSWORD);
-    let (token, address) = worker_join_token(server.url()).await;
-    let mut agent = AgentProcess::join(&address, &token, "e2e-node");
+    let mut agent = AgentProcess::join(server.agent_addr(), &server.join_token("worker"), "e2e-node");
 
     let browser = Browser::start().await;
     browser.login(server.url(), "ada", PASSWORD).await;

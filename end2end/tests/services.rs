@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use fantoccini::Locator;
-use shoal_end2end::{Browser, ServerProcess};
+use shoal_end2end::{AgentProcess, Browser, ServerProcess};
 
 const PASSWORD: &str = "browser test password";
 const WAIT: Duration = Duration::from_secs(20);
@@ -196,4 +196,96 @@ async fn a_service_is_created_scaled_changed_and_deleted_from_the_console() {
         .unwrap_or_else(|seen| panic!("deleting did not return to the list ({seen})"));
     wait_for_text_containing(&browser, "main", "No service yet").await;
     browser.close().await;
+}
+
+#[tokio::test]
+async fn a_service_created_in_the_console_runs_on_a_joined_node() {
+    let server = ServerProcess::start();
+    server.create_admin("ada", PASSWORD);
+    let _agent = AgentProcess::join(server.agent_addr(), &server.join_token("worker"), "e2e-runner");
+    let _cleanup = RemoveContainers("e2e-hello");
+    let browser = Browser::start().await;
+    browser.login(server.url(), "ada", PASSWORD).await;
+    browser.click("#nav-services").await;
+    browser.wait_for_css("#service-new").await;
+    browser.click("#service-new").await;
+    browser.wait_for_css("#service-form").await;
+    browser.fill("#service-name", "e2e-hello").await;
+    browser.fill("#service-image", "shoal-demo:v1").await;
+    browser.fill("#service-replicas", "2").await;
+    browser.click("#service-submit").await;
+    browser
+        .wait_for_text("#service-title", "e2e-hello")
+        .await
+        .unwrap_or_else(|seen| panic!("the new service's page did not open (saw {seen:?})"));
+    // The node's agent starts both containers; the page shows them running
+    // under the node's name without a reload.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let running = browser
+            .client()
+            .find_all(Locator::Css("tr[data-state='running']"))
+            .await
+            .map_or(0, |found| found.len());
+        if running == 2 {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{running} of 2 tasks running; server log:\n{}",
+            server.log()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    wait_for_text_containing(&browser, "#service-tasks", "e2e-runner").await;
+    browser.screenshot("service-running").await;
+
+    // Deleting the service removes its containers.
+    browser.click(".service-delete").await;
+    browser.click(".service-delete-confirm").await;
+    browser
+        .wait_for_path("/services")
+        .await
+        .unwrap_or_else(|seen| panic!("back to the list after delete ({seen})"));
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while !containers_of("e2e-hello").is_empty() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the service's containers stayed"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    browser.close().await;
+}
+
+/// Removes a service's containers when the test ends, also when it fails.
+struct RemoveContainers(&'static str);
+
+impl Drop for RemoveContainers {
+    fn drop(&mut self) {
+        let ids = containers_of(self.0);
+        if !ids.is_empty() {
+            let _ = std::process::Command::new("docker")
+                .args(["rm", "-f"])
+                .args(&ids)
+                .output();
+        }
+    }
+}
+
+/// Containers the agents created for a service, by its name label.
+fn containers_of(service: &str) -> Vec<String> {
+    let output = std::process::Command::new("docker")
+        .args([
+            "ps",
+            "-aq",
+            "--filter",
+            &format!("label=shoal.service.name={service}"),
+        ])
+        .output()
+        .expect("the docker CLI runs");
+    String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .map(str::to_owned)
+        .collect()
 }
