@@ -132,12 +132,7 @@ async fn a_rollout_started_in_the_console_is_followed_live_to_completion() {
     let server = ServerProcess::start();
     server.create_admin("ada", PASSWORD);
     let api = Api::login(server.url()).await;
-    let tokens = api.get("/api/v1/join-tokens").await;
-    let _agent = AgentProcess::join(
-        tokens["server_address"].as_str().expect("server address"),
-        tokens["worker"]["token"].as_str().expect("worker token"),
-        "e2e-rollouts",
-    );
+    let _agent = AgentProcess::join(server.agent_addr(), &server.join_token("worker"), "e2e-rollouts");
     let service = api
         .post(
             "/api/v1/services",
