@@ -30,7 +30,8 @@ async fn bad_bodies_are_refused_with_a_clear_message() {
         (
             "wrong type",
             admin.post(&url).json(&json!({ "username": 7, "password": "long enough password", "role": "viewer" })),
-            "invalid JSON body",
+            // The error names the field, as validation errors do.
+            "username: invalid type: integer `7`",
         ),
         (
             "unknown role",

@@ -6,6 +6,8 @@ use axum::{
 };
 use serde::de::DeserializeOwned;
 
+use shoal_proto::auth::FieldError;
+
 use crate::{auth::Caller, error::AppError};
 
 impl<S: Send + Sync> FromRequestParts<S> for Caller {
@@ -43,8 +45,32 @@ fn json_rejection(rejection: JsonRejection) -> AppError {
         other if other.status() == StatusCode::PAYLOAD_TOO_LARGE => {
             AppError::TooLarge("the request body is too large".into())
         }
+        JsonRejection::JsonDataError(error) => match field_error(&error) {
+            Some(invalid) => AppError::Invalid(invalid),
+            None => AppError::BadRequest(format!("invalid JSON body: {}", error.body_text())),
+        },
         other => AppError::BadRequest(format!("invalid JSON body: {}", other.body_text())),
     }
+}
+
+/// The field a body's value was wrong for (`replicas`, `ports[0].target`),
+/// so the error can point at it like a validation error does.
+fn field_error(error: &axum::extract::rejection::JsonDataError) -> Option<FieldError> {
+    let mut source = std::error::Error::source(error);
+    while let Some(cause) = source {
+        if let Some(located) = cause.downcast_ref::<serde_path_to_error::Error<serde_json::Error>>() {
+            let field = located.path().to_string();
+            if field == "." {
+                return None;
+            }
+            let message = located.inner().to_string();
+            // serde_json appends where in the text it was; the field says it better.
+            let message = message.split(" at line ").next().unwrap_or(&message).to_owned();
+            return Some(FieldError::new(field, message));
+        }
+        source = cause.source();
+    }
+    None
 }
 
 /// Query parameters, with the same treatment as [`ApiJson`].
