@@ -6,17 +6,15 @@ mod common;
 
 use std::{
     collections::BTreeMap,
-    fs::File,
-    io::{BufRead, BufReader, Write},
-    path::{Path, PathBuf},
-    process::{Child, Command, Stdio},
-    sync::mpsc,
+    process::Command,
     time::{Duration, Instant},
 };
 
-use common::agent::Agent;
-use reqwest::{Client, StatusCode};
-use serde_json::json;
+use common::{
+    agent::Agent,
+    process::{ServerProcess, create_admin},
+};
+use reqwest::Client;
 use shoal_proto::node::{JoinTokens, Node, NodeRole, NodeStatus};
 
 const INTERVAL: Duration = Duration::from_secs(1);
@@ -24,103 +22,6 @@ const MISSES: u32 = 3;
 /// Room for a busy two-core machine on top of the heartbeat tolerance.
 const MARGIN: Duration = Duration::from_secs(2);
 const START: Duration = Duration::from_secs(60);
-
-/// A `shoal-server` process, killed when dropped.
-struct ServerProcess {
-    child: Child,
-    url: String,
-    agent_addr: String,
-    log: PathBuf,
-}
-
-impl ServerProcess {
-    fn start(dir: &Path, agent_listen: &str, name: &str) -> Self {
-        let log = dir.join(format!("{name}.log"));
-        let mut child = Command::new(env!("CARGO_BIN_EXE_shoal-server"))
-            .args(["--listen", "127.0.0.1:0", "--agent-listen", agent_listen])
-            .arg("--data-dir")
-            .arg(dir.join("data"))
-            .args(["--heartbeat-interval", "1s", "--heartbeat-misses", "3"])
-            .env("RUST_LOG", "info")
-            .stdout(Stdio::piped())
-            .stderr(File::create(&log).unwrap())
-            .spawn()
-            .expect("shoal-server starts");
-        let (lines, found) = mpsc::channel();
-        let stdout = child.stdout.take().unwrap();
-        std::thread::spawn(move || {
-            // Read to the end, so the server never blocks on a full pipe.
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                let _ = lines.send(line);
-            }
-        });
-        let mut server = Self {
-            child,
-            url: String::new(),
-            agent_addr: String::new(),
-            log,
-        };
-        while server.url.is_empty() || server.agent_addr.is_empty() {
-            let line = found
-                .recv_timeout(START)
-                .unwrap_or_else(|_| panic!("the server did not start; its log:\n{}", server.log()));
-            if let Some(url) = line.strip_prefix("Shoal console: ") {
-                server.url = url.trim_end_matches('/').to_owned();
-            }
-            if let Some(addr) = line.strip_prefix("Agents join at: ") {
-                server.agent_addr = addr.to_owned();
-            }
-        }
-        server
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-
-    async fn admin(&self) -> Client {
-        let client = common::cookie_client();
-        let response = client
-            .post(format!("{}/api/v1/session", self.url))
-            .json(&json!({ "username": "admin", "password": common::PASSWORD }))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(response.status(), StatusCode::OK);
-        client
-    }
-
-    async fn nodes(&self, client: &Client) -> Vec<Node> {
-        let response = client
-            .get(format!("{}/api/v1/nodes", self.url))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(response.status(), StatusCode::OK);
-        response.json().await.unwrap()
-    }
-}
-
-impl Drop for ServerProcess {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn create_admin(dir: &Path) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_shoal-server"))
-        .args(["admin", "create", "--username", "admin"])
-        .arg("--data-dir")
-        .arg(dir.join("data"))
-        .env("RUST_LOG", "warn")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
-    writeln!(child.stdin.take().unwrap(), "{}", common::PASSWORD).unwrap();
-    assert!(child.wait().unwrap().success());
-}
 
 fn docker_version(field: &str) -> String {
     let output = Command::new("docker")

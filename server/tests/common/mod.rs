@@ -5,6 +5,8 @@
 pub mod agent;
 pub mod cluster;
 pub mod docker;
+pub mod process;
+pub mod watch;
 
 use std::net::SocketAddr;
 
@@ -67,20 +69,7 @@ impl TestServer {
 
     /// A client with its own cookie jar, logged in as `username`.
     pub async fn login(&self, username: &str) -> Client {
-        let client = cookie_client();
-        let response = client
-            .post(self.url("/api/v1/session"))
-            .json(&json!({ "username": username, "password": PASSWORD }))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(
-            response.status(),
-            StatusCode::OK,
-            "login as {username}: {}",
-            response.text().await.unwrap()
-        );
-        client
+        login(&self.base, username).await
     }
 
     /// Logs in without a cookie jar and returns the `Cookie` header value
@@ -131,6 +120,25 @@ impl Drop for TestServer {
 
 pub fn cookie_client() -> Client {
     Client::builder().cookie_store(true).build().unwrap()
+}
+
+/// A client with its own cookie jar, logged in as `username` on the server
+/// at `base`.
+pub async fn login(base: &str, username: &str) -> Client {
+    let client = cookie_client();
+    let response = client
+        .post(format!("{base}/api/v1/session"))
+        .json(&json!({ "username": username, "password": PASSWORD }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        response.status(),
+        StatusCode::OK,
+        "login as {username}: {}",
+        response.text().await.unwrap()
+    );
+    client
 }
 
 /// The body of an API error, asserting its shape.
