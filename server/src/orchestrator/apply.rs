@@ -150,7 +150,8 @@ async fn record_rollout(
                         format!("completed: every task runs revision {target}"),
                     )
                 };
-                move_to(ctx, rollout, to, None, event, now).await?
+                // A rollback keeps saying why it happened.
+                move_to(ctx, rollout, to, rollout.reason.clone(), event, now).await?
             }
             Outcome::Pause(why) => {
                 let to = if rolling_back {
