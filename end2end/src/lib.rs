@@ -5,10 +5,12 @@
 
 mod agent;
 mod browser;
+mod docker;
 mod server;
 
 pub use agent::AgentProcess;
 pub use browser::Browser;
+pub use docker::{RemoveContainers, containers_of};
 pub use server::ServerProcess;
 
 use std::path::PathBuf;

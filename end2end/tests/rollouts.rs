@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use fantoccini::Locator;
 use serde_json::{Value, json};
-use shoal_end2end::{AgentProcess, Browser, ServerProcess};
+use shoal_end2end::{AgentProcess, Browser, RemoveContainers, ServerProcess};
 
 const PASSWORD: &str = "browser test password";
 /// A rollout of three slots waits for each new task's health check (every
@@ -133,6 +133,7 @@ async fn a_rollout_started_in_the_console_is_followed_live_to_completion() {
     server.create_admin("ada", PASSWORD);
     let api = Api::login(server.url()).await;
     let _agent = AgentProcess::join(server.agent_addr(), &server.join_token("worker"), "e2e-rollouts");
+    let _cleanup = RemoveContainers("e2e-rolling");
     let service = api
         .post(
             "/api/v1/services",

@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use fantoccini::Locator;
-use shoal_end2end::{AgentProcess, Browser, ServerProcess};
+use shoal_end2end::{AgentProcess, Browser, RemoveContainers, ServerProcess, containers_of};
 
 const PASSWORD: &str = "browser test password";
 const WAIT: Duration = Duration::from_secs(20);
@@ -256,36 +256,4 @@ async fn a_service_created_in_the_console_runs_on_a_joined_node() {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     browser.close().await;
-}
-
-/// Removes a service's containers when the test ends, also when it fails.
-struct RemoveContainers(&'static str);
-
-impl Drop for RemoveContainers {
-    fn drop(&mut self) {
-        let ids = containers_of(self.0);
-        if !ids.is_empty() {
-            let _ = std::process::Command::new("docker")
-                .args(["rm", "-f"])
-                .args(&ids)
-                .output();
-        }
-    }
-}
-
-/// Containers the agents created for a service, by its name label.
-fn containers_of(service: &str) -> Vec<String> {
-    let output = std::process::Command::new("docker")
-        .args([
-            "ps",
-            "-aq",
-            "--filter",
-            &format!("label=shoal.service.name={service}"),
-        ])
-        .output()
-        .expect("the docker CLI runs");
-    String::from_utf8_lossy(&output.stdout)
-        .lines()
-        .map(str::to_owned)
-        .collect()
 }
