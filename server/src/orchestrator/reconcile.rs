@@ -191,7 +191,7 @@ pub fn reconcile(
                     }
                 }
                 UpdateOrder::StartFirst => {
-                    let record = new_task(
+                    plan.writes.push(new_task(
                         service,
                         key,
                         &nodes,
@@ -199,8 +199,7 @@ pub fn reconcile(
                         &mut scheduler,
                         cluster.now,
                         new_id(),
-                    );
-                    plan.writes.push(TaskWrite::Insert(Box::new(record)));
+                    ));
                 }
             }
             continue;
@@ -225,7 +224,7 @@ pub fn reconcile(
                     }
                     continue;
                 }
-                let record = new_task(
+                plan.writes.push(new_task(
                     service,
                     key,
                     &nodes,
@@ -233,8 +232,7 @@ pub fn reconcile(
                     &mut scheduler,
                     cluster.now,
                     new_id(),
-                );
-                plan.writes.push(TaskWrite::Insert(Box::new(record)));
+                ));
             }
         }
     }
@@ -524,7 +522,7 @@ fn new_task<'a>(
     scheduler: &mut Scheduler<'a>,
     now: Millis,
     id: String,
-) -> TaskRecord {
+) -> TaskWrite {
     let (slot, node_id, state, message) = match key {
         Key::Slot(slot) => match scheduler.place(demand) {
             Ok(node) => (
@@ -551,7 +549,7 @@ fn new_task<'a>(
             }
         }
     };
-    TaskRecord {
+    TaskWrite::Insert(Box::new(TaskRecord {
         task: Task {
             id,
             service_id: service.id.to_owned(),
@@ -576,7 +574,7 @@ fn new_task<'a>(
         ready_since: None,
         health_starting: false,
         ever_unhealthy: false,
-    }
+    }))
 }
 
 fn place_pending<'a>(
