@@ -6,7 +6,7 @@ set -euo pipefail
 
 usage() {
   cat <<'USAGE'
-Usage: scripts/setup.sh [--with-browser]
+Usage: scripts/setup.sh [--with-browser] [--with-registry]
 
 Installs, each only when missing:
   - the wasm32-unknown-unknown Rust target
@@ -14,13 +14,17 @@ Installs, each only when missing:
   - wasm-bindgen-cli at exactly the version in Cargo.lock
   - wasm-opt from crates.io (Debian's binaryen breaks release builds)
   - with --with-browser: chromium and chromium-driver (Debian packages)
+  - with --with-registry: docker-registry (Debian's package), for the
+    webhook test that pushes to a real registry
 USAGE
 }
 
 with_browser=0
+with_registry=0
 for arg in "$@"; do
   case "$arg" in
     --with-browser) with_browser=1 ;;
+    --with-registry) with_registry=1 ;;
     -h|--help) usage; exit 0 ;;
     *) echo "setup: unknown argument $arg" >&2; usage >&2; exit 2 ;;
   esac
@@ -73,6 +77,11 @@ if [ "$with_browser" = 1 ]; then
     step "installing chromium and chromium-driver"
     apt_install chromium chromium-driver
   fi
+fi
+
+if [ "$with_registry" = 1 ] && ! have docker-registry; then
+  step "installing docker-registry"
+  apt_install docker-registry
 fi
 
 step "setup complete"

@@ -12,6 +12,7 @@ use shoal_proto::{
     node::{JoinToken, JoinTokens, Node, NodeChange, NodeRole},
     service::{Revision, RevisionDiff, Rollout, RolloutDetail, Service, ServiceSpec, Task, TaskFilter},
     status::ServerStatus,
+    webhook::{CreatedWebhook, Delivery, NewWebhook, Webhook, WebhookChange},
 };
 
 #[async_trait::async_trait]
@@ -70,6 +71,16 @@ pub trait Backend: Send + Sync + 'static {
     async fn abort_rollout(&self, id: String) -> Result<Rollout, ServerFnError>;
     /// To `revision`, or to the one before the current.
     async fn rollback_service(&self, id: String, revision: Option<u64>) -> Result<Rollout, ServerFnError>;
+
+    /// The webhooks of a service (by id or name).
+    async fn list_webhooks(&self, service: String) -> Result<Vec<Webhook>, ServerFnError>;
+    async fn create_webhook(&self, service: String, new: NewWebhook) -> Result<CreatedWebhook, ServerFnError>;
+    async fn update_webhook(&self, id: String, change: WebhookChange) -> Result<Webhook, ServerFnError>;
+    /// New secrets; the old ones stop working at once.
+    async fn rotate_webhook(&self, id: String) -> Result<CreatedWebhook, ServerFnError>;
+    async fn delete_webhook(&self, id: String) -> Result<(), ServerFnError>;
+    /// Newest first.
+    async fn webhook_deliveries(&self, id: String) -> Result<Vec<Delivery>, ServerFnError>;
 }
 
 pub type SharedBackend = Arc<dyn Backend>;

@@ -9,6 +9,7 @@ use shoal_proto::{
     node::{JoinToken, JoinTokens, Node, NodeChange, NodeRole},
     service::{Revision, RevisionDiff, Rollout, RolloutDetail, Service, ServiceSpec, Task, TaskFilter},
     status::ServerStatus,
+    webhook::{CreatedWebhook, Delivery, NewWebhook, Webhook, WebhookChange},
 };
 // A spec nests lists of objects, which form encoding cannot carry.
 use server_fn::codec::Json;
@@ -207,4 +208,34 @@ pub async fn abort_rollout(id: String) -> Result<Rollout, ServerFnError> {
 #[server(prefix = "/rpc")]
 pub async fn rollback_service(id: String, revision: Option<u64>) -> Result<Rollout, ServerFnError> {
     use_backend()?.rollback_service(id, revision).await
+}
+
+#[server(prefix = "/rpc")]
+pub async fn list_webhooks(service: String) -> Result<Vec<Webhook>, ServerFnError> {
+    use_backend()?.list_webhooks(service).await
+}
+
+#[server(prefix = "/rpc", input = Json)]
+pub async fn create_webhook(service: String, new: NewWebhook) -> Result<CreatedWebhook, ServerFnError> {
+    use_backend()?.create_webhook(service, new).await
+}
+
+#[server(prefix = "/rpc", input = Json)]
+pub async fn update_webhook(id: String, change: WebhookChange) -> Result<Webhook, ServerFnError> {
+    use_backend()?.update_webhook(id, change).await
+}
+
+#[server(prefix = "/rpc")]
+pub async fn rotate_webhook(id: String) -> Result<CreatedWebhook, ServerFnError> {
+    use_backend()?.rotate_webhook(id).await
+}
+
+#[server(prefix = "/rpc")]
+pub async fn delete_webhook(id: String) -> Result<(), ServerFnError> {
+    use_backend()?.delete_webhook(id).await
+}
+
+#[server(prefix = "/rpc")]
+pub async fn list_webhook_deliveries(id: String) -> Result<Vec<Delivery>, ServerFnError> {
+    use_backend()?.webhook_deliveries(id).await
 }

@@ -9,4 +9,5 @@ pub mod join_token;
 pub mod node;
 pub mod service;
 pub mod status;
+pub mod webhook;
 pub mod wire;

@@ -16,6 +16,7 @@ use shoal_proto::{
     node::{JoinToken, JoinTokens, Node, NodeChange, NodeRole, RemoveNode, RoleChange},
     service::{Revision, RevisionDiff, Rollout, RolloutDetail, Service, ServiceSpec, Task, TaskFilter},
     status::ServerStatus,
+    webhook::{CreatedWebhook, Delivery, NewWebhook, Webhook, WebhookChange},
 };
 
 use crate::{
@@ -256,5 +257,42 @@ impl Backend for ConsoleBackend {
         ops::rollouts::rollback(&self.ctx, &caller, &id, revision)
             .await
             .map_err(fail)
+    }
+    async fn list_webhooks(&self, service: String) -> Result<Vec<Webhook>, ServerFnError> {
+        caller_for::<rpc::ListWebhooks>()?;
+        ops::webhooks::list(&self.ctx, &service).await.map_err(fail)
+    }
+
+    async fn create_webhook(
+        &self,
+        service: String,
+        new: NewWebhook,
+    ) -> Result<CreatedWebhook, ServerFnError> {
+        let caller = caller_for::<rpc::CreateWebhook>()?;
+        ops::webhooks::create(&self.ctx, &caller, &service, new)
+            .await
+            .map_err(fail)
+    }
+
+    async fn update_webhook(&self, id: String, change: WebhookChange) -> Result<Webhook, ServerFnError> {
+        let caller = caller_for::<rpc::UpdateWebhook>()?;
+        ops::webhooks::update(&self.ctx, &caller, &id, change)
+            .await
+            .map_err(fail)
+    }
+
+    async fn rotate_webhook(&self, id: String) -> Result<CreatedWebhook, ServerFnError> {
+        let caller = caller_for::<rpc::RotateWebhook>()?;
+        ops::webhooks::rotate(&self.ctx, &caller, &id).await.map_err(fail)
+    }
+
+    async fn delete_webhook(&self, id: String) -> Result<(), ServerFnError> {
+        let caller = caller_for::<rpc::DeleteWebhook>()?;
+        ops::webhooks::delete(&self.ctx, &caller, &id).await.map_err(fail)
+    }
+
+    async fn webhook_deliveries(&self, id: String) -> Result<Vec<Delivery>, ServerFnError> {
+        caller_for::<rpc::ListWebhookDeliveries>()?;
+        ops::webhooks::deliveries(&self.ctx, &id).await.map_err(fail)
     }
 }

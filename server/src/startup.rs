@@ -150,6 +150,7 @@ async fn open_parts(config: &Config) -> Result<(Ctx, Wakeups), StartupError> {
         reschedule_after: config.agents.reschedule_after,
         orchestrator,
         dispatcher: Arc::new(Dispatcher::default()),
+        hooks: Arc::default(),
     };
     ops::join_tokens::ensure(&ctx).await?;
     Ok((ctx, wakeups))

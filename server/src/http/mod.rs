@@ -5,6 +5,7 @@ pub mod api;
 mod error;
 mod extract;
 mod health;
+mod hooks;
 pub mod rpc;
 
 use std::sync::Arc;
@@ -15,7 +16,7 @@ use axum::{
     extract::FromRef,
     http::Request,
     middleware,
-    routing::{any, get},
+    routing::{any, get, post},
 };
 use leptos::prelude::{LeptosOptions, provide_context};
 use leptos_axum::{LeptosRoutes, generate_route_list};
@@ -61,6 +62,8 @@ pub fn router(state: AppState, sessions: SessionManagerLayer<SqliteStore>) -> Ro
         ))
         .layer(sessions)
         .layer(middleware::from_fn(origin::require_same_origin))
+        // Added after the layers above so that none of them applies.
+        .route("/hooks/{id}", post(hooks::deliver))
         .layer(TraceLayer::new_for_http())
         .with_state(state)
 }

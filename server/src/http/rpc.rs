@@ -61,6 +61,12 @@ pub const ACCESS: &[(&str, Access)] = &[
     (ResumeRollout::PATH, OPERATOR),
     (AbortRollout::PATH, OPERATOR),
     (RollbackService::PATH, OPERATOR),
+    (ListWebhooks::PATH, OPERATOR),
+    (CreateWebhook::PATH, OPERATOR),
+    (UpdateWebhook::PATH, OPERATOR),
+    (RotateWebhook::PATH, OPERATOR),
+    (DeleteWebhook::PATH, OPERATOR),
+    (ListWebhookDeliveries::PATH, OPERATOR),
 ];
 
 pub fn access_of(path: &str) -> Option<Access> {

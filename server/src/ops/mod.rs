@@ -14,6 +14,7 @@ pub mod status;
 pub mod tasks;
 pub mod tokens;
 pub mod users;
+pub mod webhooks;
 
 use std::{sync::Arc, time::Instant};
 
@@ -22,6 +23,7 @@ use crate::{
     ca::ClusterCa,
     dispatcher::Dispatcher,
     events::EventBus,
+    hooks::Hooks,
     orchestrator::Orchestrator,
     presence::{Heartbeat, Presence},
     store::Store,
@@ -47,4 +49,5 @@ pub struct Ctx {
     pub reschedule_after: std::time::Duration,
     pub orchestrator: Orchestrator,
     pub dispatcher: Arc<Dispatcher>,
+    pub hooks: Arc<Hooks>,
 }

@@ -14,7 +14,7 @@ use shoal_proto::{
 
 use super::{Ctx, audit};
 use crate::{
-    auth::{Caller, secret::new_id},
+    auth::{ActorKind, Caller, secret::new_id},
     error::AppError,
     orchestrator::reconcile::replaces_tasks,
     store::{RevisionError, ServiceRecord, TaskRecord, now_millis},
@@ -151,7 +151,7 @@ async fn change(
         rollback_revision: None,
         state: RolloutState::Updating,
         reason: None,
-        trigger: "update".into(),
+        trigger: trigger(caller).into(),
         actor: who.clone(),
         total: 0,
         updated: 0,
@@ -327,6 +327,14 @@ fn name_taken(name: &str) -> AppError {
     AppError::Conflict(format!(
         "a service named {name:?} exists already: change it with PUT /api/v1/services/{name}, or choose another name"
     ))
+}
+
+/// What a rollout records as its cause: a webhook delivery or a change by hand.
+fn trigger(caller: &Caller) -> &'static str {
+    match caller.actor.as_ref().map(|actor| actor.kind) {
+        Some(ActorKind::Webhook) => "webhook",
+        _ => "update",
+    }
 }
 
 pub fn author(caller: &Caller) -> String {

@@ -11,6 +11,7 @@ mod setup;
 mod tasks;
 mod tokens;
 mod users;
+mod webhooks;
 
 use std::{path::Path, str::FromStr};
 
@@ -22,6 +23,7 @@ pub use services::{RevisionError, RevisionRecord, ServiceRecord};
 pub use tasks::{TaskQuery, TaskRecord, TaskWrite};
 pub use tokens::{NewTokenRow, TokenRecord};
 pub use users::UserRecord;
+pub use webhooks::{NewWebhookRow, WebhookRecord};
 
 use sqlx::{
     AnyPool,

@@ -7,6 +7,7 @@ mod accounts;
 mod events;
 mod nodes;
 mod services;
+mod webhooks;
 
 use axum::{
     Router,
@@ -142,6 +143,34 @@ pub fn routes() -> Vec<(ApiRoute, MethodRouter<AppState>)> {
         (
             route("POST", "/api/v1/rollouts/{id}/abort", OPERATOR),
             post(services::abort),
+        ),
+        (
+            route("GET", "/api/v1/services/{id}/webhooks", OPERATOR),
+            get(webhooks::list),
+        ),
+        (
+            route("POST", "/api/v1/services/{id}/webhooks", OPERATOR),
+            post(webhooks::create),
+        ),
+        (
+            route("GET", "/api/v1/webhooks/{id}", OPERATOR),
+            get(webhooks::get),
+        ),
+        (
+            route("PATCH", "/api/v1/webhooks/{id}", OPERATOR),
+            patch(webhooks::update),
+        ),
+        (
+            route("DELETE", "/api/v1/webhooks/{id}", OPERATOR),
+            delete(webhooks::delete),
+        ),
+        (
+            route("POST", "/api/v1/webhooks/{id}/rotate", OPERATOR),
+            post(webhooks::rotate),
+        ),
+        (
+            route("GET", "/api/v1/webhooks/{id}/deliveries", OPERATOR),
+            get(webhooks::deliveries),
         ),
         (route("GET", "/api/v1/tasks", VIEWER), get(services::tasks)),
         (route("GET", "/api/v1/tasks/{id}", VIEWER), get(services::task)),
