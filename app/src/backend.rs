@@ -9,6 +9,7 @@ use std::sync::Arc;
 use leptos::prelude::*;
 use shoal_proto::{
     auth::{ApiToken, AuditPage, AuditQuery, CreatedApiToken, Me, NewApiToken, NewUser, User, UserChange},
+    ingress::ServiceIngress,
     node::{JoinToken, JoinTokens, Node, NodeChange, NodeRole},
     service::{Revision, RevisionDiff, Rollout, RolloutDetail, Service, ServiceSpec, Task, TaskFilter},
     status::ServerStatus,
@@ -62,6 +63,8 @@ pub trait Backend: Send + Sync + 'static {
     async fn service_revisions(&self, id: String) -> Result<Vec<Revision>, ServerFnError>;
     async fn revision_diff(&self, id: String, from: u64, to: u64) -> Result<RevisionDiff, ServerFnError>;
     async fn list_tasks(&self, filter: TaskFilter) -> Result<Vec<Task>, ServerFnError>;
+    /// Where the service's published ports are published and what they forward to.
+    async fn service_ingress(&self, id: String) -> Result<ServiceIngress, ServerFnError>;
 
     /// Newest first.
     async fn service_rollouts(&self, id: String) -> Result<Vec<Rollout>, ServerFnError>;

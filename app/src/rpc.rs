@@ -6,6 +6,7 @@
 use leptos::prelude::*;
 use shoal_proto::{
     auth::{ApiToken, AuditPage, AuditQuery, CreatedApiToken, Me, Role, User, UserChange},
+    ingress::ServiceIngress,
     node::{JoinToken, JoinTokens, Node, NodeChange, NodeRole},
     service::{Revision, RevisionDiff, Rollout, RolloutDetail, Service, ServiceSpec, Task, TaskFilter},
     status::ServerStatus,
@@ -178,6 +179,11 @@ pub async fn get_revision_diff(id: String, from: u64, to: u64) -> Result<Revisio
 #[server(prefix = "/rpc", input = Json)]
 pub async fn list_tasks(filter: TaskFilter) -> Result<Vec<Task>, ServerFnError> {
     use_backend()?.list_tasks(filter).await
+}
+
+#[server(prefix = "/rpc")]
+pub async fn get_service_ingress(id: String) -> Result<ServiceIngress, ServerFnError> {
+    use_backend()?.service_ingress(id).await
 }
 
 #[server(prefix = "/rpc")]

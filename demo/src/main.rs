@@ -49,16 +49,17 @@ CHECK:
     the address from SHOAL_DEMO_LISTEN, through loopback for 0.0.0.0 or [::].
 
 SIGNALS:
-    SIGTERM and SIGINT stop the server at once (exit code 0), after letting
-    requests already being answered finish for up to one second. This works
-    as PID 1 in a container too.
+    SIGTERM and SIGINT stop the server (exit code 0) once requests already
+    being answered are done and every keep-alive connection has closed after
+    its next response (which says Connection: close), or after five seconds.
+    This works as PID 1 in a container too.
 ";
 
 const DEFAULT_LISTEN: &str = "0.0.0.0:8080";
 /// Long enough for a health checker or load test to see the process run,
 /// short enough that a crash-looping image shows up quickly.
 const FAIL_EXIT_DELAY: Duration = Duration::from_secs(1);
-const STOP_GRACE: Duration = Duration::from_secs(1);
+const STOP_GRACE: Duration = Duration::from_secs(5);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum FailMode {

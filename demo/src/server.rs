@@ -30,6 +30,7 @@ pub struct App {
     healthy: AtomicBool,
     stopping: AtomicBool,
     in_flight: AtomicUsize,
+    open: AtomicUsize,
 }
 
 /// What the connection must do after sending a response.
@@ -46,15 +47,22 @@ impl App {
             healthy: AtomicBool::new(healthy),
             stopping: AtomicBool::new(false),
             in_flight: AtomicUsize::new(0),
+            open: AtomicUsize::new(0),
         }
     }
 
     /// Marks the server as stopping (later responses close their connections)
-    /// and waits up to `grace` for requests already being answered.
+    /// and waits up to `grace` for requests already being answered and for
+    /// keep-alive connections to close after their next response. Exiting
+    /// with an idle keep-alive connection open would close it under a client
+    /// that may be sending on it that very moment; closing after a response
+    /// that says `Connection: close` leaves no such race.
     pub fn stop(&self, grace: Duration) {
         self.stopping.store(true, Ordering::SeqCst);
         let deadline = Instant::now() + grace;
-        while self.in_flight.load(Ordering::SeqCst) > 0 && Instant::now() < deadline {
+        while (self.in_flight.load(Ordering::SeqCst) > 0 || self.open.load(Ordering::SeqCst) > 0)
+            && Instant::now() < deadline
+        {
             thread::sleep(Duration::from_millis(5));
         }
     }
@@ -148,6 +156,7 @@ pub fn serve(listener: TcpListener, app: Arc<App>) -> ! {
 }
 
 fn serve_connection(app: &App, stream: &TcpStream) {
+    let _open = Counted::enter(&app.open);
     // Small responses leave in one write each; without this, a client that
     // delays its ACK could hold the next response back by 40 ms.
     let _ = stream.set_nodelay(true);
@@ -172,7 +181,7 @@ fn serve_connection(app: &App, stream: &TcpStream) {
                 return;
             }
         };
-        let _in_flight = InFlight::enter(app);
+        let _in_flight = Counted::enter(&app.in_flight);
         if head.expect_continue && head.content_length > 0 && http::write_continue(&mut writer).is_err() {
             return;
         }
@@ -207,18 +216,18 @@ fn linger_close(stream: &TcpStream) {
     }
 }
 
-/// Counts a request from the moment it has arrived until its response is
-/// written, so a stop can wait for it.
-struct InFlight<'a>(&'a AtomicUsize);
+/// Counts something (a connection, a request from its arrival until its
+/// response is written) for as long as it lasts, so a stop can wait for it.
+struct Counted<'a>(&'a AtomicUsize);
 
-impl<'a> InFlight<'a> {
-    fn enter(app: &'a App) -> Self {
-        app.in_flight.fetch_add(1, Ordering::SeqCst);
-        InFlight(&app.in_flight)
+impl<'a> Counted<'a> {
+    fn enter(counter: &'a AtomicUsize) -> Self {
+        counter.fetch_add(1, Ordering::SeqCst);
+        Counted(counter)
     }
 }
 
-impl Drop for InFlight<'_> {
+impl Drop for Counted<'_> {
     fn drop(&mut self) {
         self.0.fetch_sub(1, Ordering::SeqCst);
     }

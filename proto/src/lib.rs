@@ -5,6 +5,7 @@ pub mod auth;
 pub mod event;
 #[cfg(feature = "io")]
 pub mod framing;
+pub mod ingress;
 pub mod join_token;
 pub mod node;
 pub mod service;

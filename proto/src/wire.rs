@@ -63,6 +63,10 @@ pub enum AgentMessage {
     Heartbeat,
     /// A task changed state, or the agent (re)reports it after connecting.
     TaskStatus(TaskReport),
+    /// The ingress table the node has applied, with its listeners' state
+    /// and counters: after every `ingress` message, and every few seconds
+    /// while counters change.
+    IngressStatus(IngressStatus),
 }
 
 /// Server to agent.
@@ -87,6 +91,74 @@ pub enum ServerMessage {
         /// Task ids whose containers the node removes.
         remove: Vec<String>,
     },
+    /// The whole ingress table: every port published in ingress mode in the
+    /// cluster with the backends it forwards to. Sent after `assignments`
+    /// and whenever it changes; each replaces the last.
+    Ingress(IngressTable),
+}
+
+/// What the routing mesh publishes on every node.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IngressTable {
+    /// Grows with every change, so an agent's status says which table it
+    /// runs (and the server knows when a withdrawn backend is gone everywhere).
+    pub version: u64,
+    pub ports: Vec<IngressPort>,
+}
+
+/// One published port of one service.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IngressPort {
+    pub published: u16,
+    pub protocol: Protocol,
+    pub service_id: String,
+    pub service_name: String,
+    /// The healthy tasks to balance across; empty means connections are
+    /// refused until one is.
+    pub backends: Vec<Backend>,
+}
+
+/// A task's container port as reachable from other nodes.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Backend {
+    pub task_id: String,
+    pub node_id: String,
+    /// `ip:port`: the task's node address and its host-mapped port.
+    pub addr: String,
+}
+
+/// The agent's side of the mesh.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IngressStatus {
+    /// The table version applied.
+    pub version: u64,
+    pub ports: Vec<ListenerStatus>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ListenerStatus {
+    pub published: u16,
+    pub protocol: Protocol,
+    /// Where the node listens, `ip:port`.
+    pub addr: String,
+    /// Why the node cannot listen ("address already in use"), if it cannot.
+    pub error: Option<String>,
+    /// Task ids this node forwards to now.
+    pub backends: Vec<String>,
+    pub metrics: PortMetrics,
+}
+
+/// Counters since the agent started listening on the port.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PortMetrics {
+    pub connections: u64,
+    pub active: u64,
+    pub bytes_in: u64,
+    pub bytes_out: u64,
+    /// Connections no backend would take, and backends that refused one
+    /// (retried on another).
+    pub errors: u64,
+    pub retries: u64,
 }
 
 /// One task the node runs (or stops, when `desired` is `shutdown`).

@@ -13,6 +13,7 @@ use shoal_proto::{
         ApiToken, AuditPage, AuditQuery, CreatedApiToken, LoginRequest, Me, NewApiToken, NewUser, User,
         UserChange,
     },
+    ingress::ServiceIngress,
     node::{JoinToken, JoinTokens, Node, NodeChange, NodeRole, RemoveNode, RoleChange},
     service::{Revision, RevisionDiff, Rollout, RolloutDetail, Service, ServiceSpec, Task, TaskFilter},
     status::ServerStatus,
@@ -294,5 +295,9 @@ impl Backend for ConsoleBackend {
     async fn webhook_deliveries(&self, id: String) -> Result<Vec<Delivery>, ServerFnError> {
         caller_for::<rpc::ListWebhookDeliveries>()?;
         ops::webhooks::deliveries(&self.ctx, &id).await.map_err(fail)
+    }
+    async fn service_ingress(&self, id: String) -> Result<ServiceIngress, ServerFnError> {
+        caller_for::<rpc::GetServiceIngress>()?;
+        ops::ingress::of_service(&self.ctx, &id).await.map_err(fail)
     }
 }

@@ -6,7 +6,7 @@
 use std::{collections::HashMap, sync::Mutex};
 
 use shoal_proto::{
-    service::{ServiceSpec, TaskState},
+    service::{DesiredState, ServiceSpec, TaskState},
     wire::{Assignment, ContainerSpec},
 };
 use tokio::sync::watch;
@@ -40,7 +40,8 @@ impl Dispatcher {
 }
 
 /// The tasks a node should know about: placed on it and not ended. Pending
-/// tasks wait for the scheduler, not for the node.
+/// tasks wait for the scheduler, not for the node. A task the routing mesh
+/// is still draining stays wanted running until the drain is done.
 pub async fn assignments(ctx: &Ctx, node_id: &str) -> Result<Vec<Assignment>, sqlx::Error> {
     let mut specs: HashMap<(String, u64), Option<ServiceSpec>> = HashMap::new();
     let mut set = Vec::new();
@@ -61,13 +62,18 @@ pub async fn assignments(ctx: &Ctx, node_id: &str) -> Result<Vec<Assignment>, sq
         let Some(spec) = &specs[&key] else {
             continue;
         };
+        let desired = if task.desired_state == DesiredState::Shutdown && ctx.ingress.holds(&task.id) {
+            DesiredState::Running
+        } else {
+            task.desired_state
+        };
         set.push(Assignment {
             task_id: task.id,
             service_id: task.service_id,
             service_name: task.service_name,
             slot: task.slot,
             revision: task.revision,
-            desired: task.desired_state,
+            desired,
             container: container_spec(spec),
         });
     }

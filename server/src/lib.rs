@@ -12,6 +12,7 @@ pub mod events;
 pub mod gateway;
 pub mod hooks;
 pub mod http;
+pub mod ingress;
 pub mod ops;
 pub mod orchestrator;
 pub mod presence;

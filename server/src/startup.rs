@@ -16,6 +16,7 @@ use crate::{
     events::EventBus,
     gateway::Gateway,
     http::{self, AppState},
+    ingress,
     ops::{self, Ctx},
     orchestrator::{self, Orchestrator, Wakeups},
     presence::Presence,
@@ -103,6 +104,7 @@ impl Application {
         }
         let agents = tokio::spawn(self.gateway.run());
         let orchestrator = tokio::spawn(orchestrator::run(self.ctx.clone(), self.wakeups));
+        let mesh = tokio::spawn(ingress::run(self.ctx.clone()));
         let served = axum::serve(
             self.listener,
             self.router.into_make_service_with_connect_info::<SocketAddr>(),
@@ -112,6 +114,7 @@ impl Application {
         // Ends every agent connection too; agents reconnect to the next server.
         agents.abort();
         orchestrator.abort();
+        mesh.abort();
         self.ctx.store.close().await;
         served.map_err(StartupError::Serve)
     }
@@ -151,6 +154,7 @@ async fn open_parts(config: &Config) -> Result<(Ctx, Wakeups), StartupError> {
         orchestrator,
         dispatcher: Arc::new(Dispatcher::default()),
         hooks: Arc::default(),
+        ingress: Arc::default(),
     };
     ops::join_tokens::ensure(&ctx).await?;
     Ok((ctx, wakeups))

@@ -46,7 +46,7 @@ async fn a_replicated_service_spreads_scales_moves_and_heals_on_docker() {
         .iter()
         .find(|p| p.target == 8080)
         .expect("a port binding");
-    let body = reqwest::get(format!("http://127.0.0.1:{}/", port.host_port))
+    let body = reqwest::get(format!("http://{}:{}/", port.host_ip, port.host_port))
         .await
         .unwrap()
         .text()

@@ -49,6 +49,10 @@ pub struct ServiceSpec {
     pub restart_policy: RestartPolicy,
     #[serde(default = "default_stop_grace")]
     pub stop_grace_period: Duration,
+    /// How long a task leaving the routing mesh may take to be withdrawn
+    /// from every node's backends before it is stopped anyway.
+    #[serde(default = "default_drain_timeout")]
+    pub drain_timeout: Duration,
     #[serde(default)]
     pub pull_policy: PullPolicy,
     /// Credentials for a private registry; the password is write-only and
@@ -62,6 +66,10 @@ pub struct ServiceSpec {
 }
 
 fn default_stop_grace() -> Duration {
+    Duration::from_secs(10)
+}
+
+fn default_drain_timeout() -> Duration {
     Duration::from_secs(10)
 }
 

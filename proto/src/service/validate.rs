@@ -74,6 +74,7 @@ impl ServiceSpec {
             check_probe(probe, &self.ports)?;
         }
         check_wait("stop_grace_period", self.stop_grace_period)?;
+        check_wait("drain_timeout", self.drain_timeout)?;
         if let Some(auth) = &self.registry_auth
             && auth.username.trim().is_empty()
         {

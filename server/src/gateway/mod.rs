@@ -187,7 +187,10 @@ async fn serve(ctx: Ctx, acceptor: TlsAcceptor, tcp: TcpStream, peer: SocketAddr
             Ok(()) => return session::run(ctx, frames, fingerprint, peer).await,
             Err(refused) => Err(refused),
         },
-        AgentMessage::Inventory(_) | AgentMessage::Heartbeat | AgentMessage::TaskStatus(_) => {
+        AgentMessage::Inventory(_)
+        | AgentMessage::Heartbeat
+        | AgentMessage::TaskStatus(_)
+        | AgentMessage::IngressStatus(_) => {
             Err(invalid("a connection starts with fetch_ca, join or hello".into()))
         }
     };

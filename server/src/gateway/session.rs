@@ -68,8 +68,13 @@ pub async fn run<S: AsyncRead + AsyncWrite + Unpin>(
         Err(error) => (Ending::Lost(error.to_string()), Instant::now()),
     };
     // Running tasks on a node that went away is the orchestrator's business
-    // now (it moves them after the grace).
+    // now (it moves them after the grace); and it no longer holds up drains.
     ctx.orchestrator.cluster_changed();
+    if !matches!(ending, Ending::Replaced) {
+        for node in ctx.ingress.forget(id) {
+            ctx.dispatcher.notify(&node);
+        }
+    }
     match ending {
         Ending::Missed => {
             tracing::warn!(
@@ -117,13 +122,26 @@ async fn converse<S: AsyncRead + AsyncWrite + Unpin>(
     let mut last_seen = Instant::now();
     // Subscribed before the first read, so no change slips in between.
     let mut nudges = ctx.dispatcher.subscribe(id);
+    let mut tables = ctx.ingress.subscribe();
     let mut sent = match send_full_set(ctx, frames, id).await {
         Ok(sent) => sent,
         Err(ending) => return (ending, last_seen),
     };
+    // The mesh's table follows the assignments, so a task the table names is
+    // one the node already knows about.
+    tables.mark_changed();
     loop {
         let message = tokio::select! {
             frame = frames.recv() => frame,
+            changed = tables.changed() => {
+                if changed.is_ok() {
+                    let table = tables.borrow_and_update().as_ref().clone();
+                    if let Err(error) = frames.send(&ServerMessage::Ingress(table)).await {
+                        return (Ending::Lost(error.to_string()), last_seen);
+                    }
+                }
+                continue;
+            }
             changed = nudges.changed() => {
                 if changed.is_ok()
                     && let Err(ending) = send_changes(ctx, frames, id, &mut sent).await
@@ -170,8 +188,15 @@ async fn converse<S: AsyncRead + AsyncWrite + Unpin>(
                     tracing::error!(%error, node = id, task = %report.task_id, "cannot record a task report");
                 }
             }
+            AgentMessage::IngressStatus(status) => {
+                for node in ctx.ingress.report(id, status) {
+                    ctx.dispatcher.notify(&node);
+                }
+            }
             AgentMessage::FetchCa { .. } | AgentMessage::Join(_) | AgentMessage::Hello { .. } => {
-                let refused = invalid("a session takes heartbeats, inventory and task reports only".into());
+                let refused = invalid(
+                    "a session takes heartbeats, inventory, task reports and ingress status only".into(),
+                );
                 return (Ending::Refused(refused), last_seen);
             }
         }

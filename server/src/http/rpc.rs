@@ -61,6 +61,7 @@ pub const ACCESS: &[(&str, Access)] = &[
     (ResumeRollout::PATH, OPERATOR),
     (AbortRollout::PATH, OPERATOR),
     (RollbackService::PATH, OPERATOR),
+    (GetServiceIngress::PATH, VIEWER),
     (ListWebhooks::PATH, OPERATOR),
     (CreateWebhook::PATH, OPERATOR),
     (UpdateWebhook::PATH, OPERATOR),

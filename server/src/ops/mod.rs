@@ -4,6 +4,7 @@
 //! token's role, whose token it is) live here, with the audit records.
 
 pub mod audit;
+pub mod ingress;
 pub mod join_tokens;
 pub mod nodes;
 pub mod rollouts;
@@ -24,6 +25,7 @@ use crate::{
     dispatcher::Dispatcher,
     events::EventBus,
     hooks::Hooks,
+    ingress::Ingress,
     orchestrator::Orchestrator,
     presence::{Heartbeat, Presence},
     store::Store,
@@ -50,4 +52,5 @@ pub struct Ctx {
     pub orchestrator: Orchestrator,
     pub dispatcher: Arc<Dispatcher>,
     pub hooks: Arc<Hooks>,
+    pub ingress: Arc<Ingress>,
 }

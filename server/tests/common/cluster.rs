@@ -153,12 +153,15 @@ impl Cluster {
         } else {
             &self.tokens.worker.token
         };
+        // Each node its own loopback address, as separate hosts would have:
+        // their containers' ports and the mesh's listeners cannot collide.
+        let address = format!("127.0.0.{}", self.agents.len() + 2);
         let agent = Agent::join(
             self.dir.path(),
             &self.server.agent_addr(),
             token,
             hostname,
-            &["--advertise-addr", "127.0.0.1"],
+            &["--advertise-addr", &address],
         );
         self.agents.insert(hostname.to_owned(), agent);
         let deadline = Instant::now() + LIMIT;
@@ -384,7 +387,7 @@ impl Cluster {
                 .iter()
                 .find(|p| p.target == 8080)
                 .unwrap_or_else(|| panic!("no host port for 8080: {task:#?}"));
-            let answer = match reqwest::get(format!("http://127.0.0.1:{}/", port.host_port)).await {
+            let answer = match reqwest::get(format!("http://{}:{}/", port.host_ip, port.host_port)).await {
                 Ok(response) => response.text().await.unwrap_or_else(|e| e.to_string()),
                 Err(error) => error.to_string(),
             };

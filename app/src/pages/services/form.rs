@@ -15,7 +15,7 @@ use super::{
 use crate::components::form_error::{FormError, sentence};
 
 /// Fields shown only under "Advanced"; a problem in one opens it.
-const ADVANCED: [&str; 11] = [
+const ADVANCED: [&str; 12] = [
     "entrypoint",
     "preferences",
     "max_replicas_per_node",
@@ -24,6 +24,7 @@ const ADVANCED: [&str; 11] = [
     "probe",
     "restart_policy",
     "stop_grace_period",
+    "drain_timeout",
     "pull_policy",
     "update_config",
     "rollback_config",
@@ -286,6 +287,7 @@ fn AdvancedFields(draft: RwSignal<SpecDraft>) -> impl IntoView {
                 placeholder="the image's entrypoint"
             />
             <TextField id="service-stop-grace" label="Stop grace period" path="stop_grace_period" value=slice!(draft.stop_grace_period) hint="Between SIGTERM and SIGKILL, e.g. 10s." />
+            <TextField id="service-drain-timeout" label="Drain timeout" path="drain_timeout" value=slice!(draft.drain_timeout) hint="Longest wait for the routing mesh to stop sending a task new connections before it stops, e.g. 10s." />
             <ChoiceField id="service-pull-policy" label="Pull policy" path="pull_policy" value=slice!(draft.pull_policy) />
 
             <h3>"Placement"</h3>

@@ -145,6 +145,10 @@ pub fn routes() -> Vec<(ApiRoute, MethodRouter<AppState>)> {
             post(services::abort),
         ),
         (
+            route("GET", "/api/v1/services/{id}/ingress", VIEWER),
+            get(services::ingress),
+        ),
+        (
             route("GET", "/api/v1/services/{id}/webhooks", OPERATOR),
             get(webhooks::list),
         ),

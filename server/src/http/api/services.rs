@@ -6,6 +6,7 @@ use axum::{
     http::StatusCode,
 };
 use serde::Deserialize;
+use shoal_proto::ingress::ServiceIngress;
 use shoal_proto::service::{
     Revision, RevisionDiff, RollbackRequest, Rollout, RolloutDetail, Scale, Service, ServiceSpec, Task,
     TaskDetail, TaskFilter,
@@ -125,4 +126,8 @@ pub async fn resume(State(ctx): State<Ctx>, caller: Caller, Path(id): Path<Strin
 
 pub async fn abort(State(ctx): State<Ctx>, caller: Caller, Path(id): Path<String>) -> ApiResult<Rollout> {
     ops::rollouts::abort(&ctx, &caller, &id).await.map(Json)
+}
+
+pub async fn ingress(State(ctx): State<Ctx>, Path(id): Path<String>) -> ApiResult<ServiceIngress> {
+    ops::ingress::of_service(&ctx, &id).await.map(Json)
 }
