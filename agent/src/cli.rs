@@ -1,6 +1,6 @@
 //! Command line and environment configuration.
 
-use std::{path::PathBuf, time::Duration};
+use std::{net::SocketAddr, path::PathBuf, time::Duration};
 
 use clap::{Args, Parser, Subcommand};
 use shoal_proto::{
@@ -103,7 +103,10 @@ pub enum Command {
     /// Connect to the cluster with the identity `join` stored, and stay connected.
     ///
     /// Reports this node's inventory and sends a heartbeat at the interval
-    /// the server asks for. After network loss or a server restart it
+    /// the server asks for, runs the tasks the server assigns, and listens
+    /// on every port published in ingress mode, forwarding connections to
+    /// the service's tasks on any node (the routing mesh; --metrics-listen
+    /// shows its counters). After network loss or a server restart it
     /// reconnects, waiting longer after each failed attempt (up to 30 s).
     /// It exits with an error only when the server refuses the node for
     /// good, e.g. after an admin removed it.
@@ -129,6 +132,18 @@ pub struct DataDirArg {
         value_name = "DIR"
     )]
     pub data_dir: PathBuf,
+}
+
+/// Observability of the node's routing mesh; `join` and `run` serve it alike.
+#[derive(Debug, Args)]
+pub struct MetricsArg {
+    /// Serve the ingress (routing mesh) counters for Prometheus at
+    /// http://ADDR/metrics, e.g. 127.0.0.1:9102: connections, active
+    /// connections, bytes each way, errors and retries per published port.
+    /// Off unless given. The endpoint has no authentication: bind it to an
+    /// address only your monitoring can reach.
+    #[arg(long, env = "SHOAL_METRICS_LISTEN", value_name = "ADDR")]
+    pub metrics_listen: Option<SocketAddr>,
 }
 
 #[derive(Debug, Args)]
@@ -167,12 +182,18 @@ pub struct JoinArgs {
     /// Operators can change labels later.
     #[arg(long = "label", value_parser = parse_label_flag, value_name = "KEY=VALUE")]
     pub labels: Vec<(String, String)>,
+
+    #[command(flatten)]
+    pub metrics: MetricsArg,
 }
 
 #[derive(Debug, Args)]
 pub struct RunArgs {
     #[command(flatten)]
     pub data: DataDirArg,
+
+    #[command(flatten)]
+    pub metrics: MetricsArg,
 }
 
 fn parse_token(raw: &str) -> Result<JoinToken, String> {
@@ -213,13 +234,19 @@ impl Cli {
                     labels: args.labels.into_iter().collect(),
                 };
                 let identity = join::join(&engine, spec).await?;
-                let never = session::keep(&engine, &identity, &data_dir).await?;
+                let never = session::keep(&engine, &identity, &data_dir, args.metrics.metrics_listen).await?;
                 match never {}
             }
             Command::Run(args) => {
                 let identity = Identity::load(&args.data.data_dir)?;
                 let engine = self.engine.connect().await?;
-                let never = session::keep(&engine, &identity, &args.data.data_dir).await?;
+                let never = session::keep(
+                    &engine,
+                    &identity,
+                    &args.data.data_dir,
+                    args.metrics.metrics_listen,
+                )
+                .await?;
                 match never {}
             }
         }

@@ -1,7 +1,7 @@
 //! The agent's one error type: each message names what failed and what the
 //! user can do about it.
 
-use std::{io, path::PathBuf, time::Duration};
+use std::{io, net::SocketAddr, path::PathBuf, time::Duration};
 
 use bollard::errors::Error as DockerError;
 
@@ -97,6 +97,9 @@ pub enum Error {
 
     #[error("cannot make the node's key or certificate request: {0}")]
     Crypto(String),
+
+    #[error("cannot serve metrics on {addr}: {source}. Choose another address with --metrics-listen")]
+    MetricsListen { addr: SocketAddr, source: io::Error },
 }
 
 impl Error {

@@ -10,6 +10,7 @@ mod doctor;
 pub mod engine;
 pub mod error;
 mod identity;
+pub mod ingress;
 mod inventory;
 mod join;
 mod session;

@@ -1,15 +1,18 @@
 //! The node's session with the server, kept for as long as the agent runs:
 //! `hello` with the node's certificate, the inventory, then a heartbeat at
 //! the interval the server asks for. Assignments from the server go to the
-//! task reconciler, and its task reports go back to the server. A lost
+//! task reconciler, and its task reports go back to the server. Ingress
+//! tables go to the routing mesh, whose status goes back after each table
+//! and every few seconds while its counters move. A lost
 //! connection is retried with backoff; a refusal for good (the node was
 //! removed) ends the agent with the server's reason.
 
-use std::{convert::Infallible, path::Path, sync::Arc, time::Duration};
+use std::{convert::Infallible, net::SocketAddr, path::Path, sync::Arc, time::Duration};
 
 use rustls::ClientConfig;
 use shoal_proto::wire::{AgentMessage, PROTOCOL_VERSION, Refusal, ServerMessage, TaskReport};
 use tokio::{
+    net::TcpListener,
     sync::mpsc::UnboundedReceiver,
     time::{Instant, MissedTickBehavior, sleep, sleep_until},
 };
@@ -21,6 +24,7 @@ use crate::{
     engine::Engine,
     error::Error,
     identity::Identity,
+    ingress::{Ingress, serve_metrics},
     inventory::inventory,
     tasks::Reconciler,
     tls,
@@ -29,6 +33,10 @@ use crate::{
 /// A server asking for faster heartbeats than this is mistaken; the agent
 /// does not flood it.
 const MIN_INTERVAL: Duration = Duration::from_millis(100);
+
+/// How often the ingress counters are reported while they change: often
+/// enough for a console to look live, rare enough to cost nothing.
+const INGRESS_STATUS_INTERVAL: Duration = Duration::from_secs(2);
 
 /// Why one connection ended.
 struct Failure {
@@ -60,8 +68,14 @@ impl Failure {
     }
 }
 
-/// Stays connected until the server refuses the node for good.
-pub async fn keep(engine: &Engine, identity: &Identity, data_dir: &Path) -> Result<Infallible, Error> {
+/// Stays connected until the server refuses the node for good. With
+/// `metrics_listen`, also serves the ingress counters to Prometheus there.
+pub async fn keep(
+    engine: &Engine,
+    identity: &Identity,
+    data_dir: &Path,
+    metrics_listen: Option<SocketAddr>,
+) -> Result<Infallible, Error> {
     let config = tls::node(identity.credentials(data_dir)?).map_err(|e| Error::Identity {
         dir: data_dir.to_owned(),
         reason: e.to_string(),
@@ -77,6 +91,18 @@ pub async fn keep(engine: &Engine, identity: &Identity, data_dir: &Path) -> Resu
     // One reconciler for all connections: the node's containers keep running
     // while the server is away.
     let (tasks, mut reports) = Reconciler::spawn(DockerRuntime::new(engine, node));
+    // Likewise one mesh: published ports keep forwarding while the agent
+    // reconnects, until the next table says otherwise.
+    let ingress = Ingress::new(identity.meta.host_ip());
+    if let Some(addr) = metrics_listen {
+        // Asked for explicitly, so a port that cannot be had stops the agent
+        // at once rather than leaving a scraper without answers.
+        let listener = TcpListener::bind(addr)
+            .await
+            .map_err(|source| Error::MetricsListen { addr, source })?;
+        tracing::info!(%addr, "serving ingress metrics at /metrics");
+        tokio::spawn(serve_metrics(listener, ingress.clone()));
+    }
     let mut attempt = 0;
     loop {
         let failure = session(
@@ -86,6 +112,7 @@ pub async fn keep(engine: &Engine, identity: &Identity, data_dir: &Path) -> Resu
             Arc::clone(&config),
             &tasks,
             &mut reports,
+            &ingress,
         )
         .await;
         if failure.permanent {
@@ -109,6 +136,7 @@ async fn session(
     config: Arc<ClientConfig>,
     tasks: &Reconciler,
     reports: &mut UnboundedReceiver<TaskReport>,
+    ingress: &Ingress,
 ) -> Failure {
     // Facts first: an engine that does not answer is reported without
     // connecting and disconnecting.
@@ -154,6 +182,11 @@ async fn session(
     let mut ticks = tokio::time::interval(interval);
     ticks.set_missed_tick_behavior(MissedTickBehavior::Delay);
     let mut last_heard = Instant::now();
+    let mut ingress_ticks = tokio::time::interval(INGRESS_STATUS_INTERVAL);
+    ingress_ticks.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    // The server hears the mesh's state after its first table on this
+    // connection; until something changes there is nothing new to say.
+    let mut ingress_reported = ingress.status();
     loop {
         tokio::select! {
             _ = ticks.tick() => {
@@ -168,10 +201,27 @@ async fn session(
                     return Failure::retry(error, true);
                 }
             }
+            _ = ingress_ticks.tick() => {
+                if let Some(status) = ingress.status()
+                    && ingress_reported.as_ref() != Some(&status)
+                {
+                    ingress_reported = Some(status.clone());
+                    if let Err(error) = send(&mut connection, server, &AgentMessage::IngressStatus(status)).await {
+                        return Failure::retry(error, true);
+                    }
+                }
+            }
             message = connection.recv() => match message {
                 Some(Ok(ServerMessage::Heartbeat)) => last_heard = Instant::now(),
                 Some(Ok(ServerMessage::Assignments { tasks: assigned })) => tasks.replace(assigned),
                 Some(Ok(ServerMessage::AssignmentChanges { upsert, remove })) => tasks.update(upsert, remove),
+                Some(Ok(ServerMessage::Ingress(table))) => {
+                    let status = ingress.apply(table);
+                    ingress_reported = Some(status.clone());
+                    if let Err(error) = send(&mut connection, server, &AgentMessage::IngressStatus(status)).await {
+                        return Failure::retry(error, true);
+                    }
+                }
                 Some(Ok(ServerMessage::Refused(refusal))) => return Failure::refused(server, refusal, true),
                 Some(Ok(other)) => return Failure::retry(unexpected(server, &other), true),
                 Some(Err(error)) => return Failure::retry(lost(server, error.to_string()), true),

@@ -1,0 +1,29 @@
+//! The agent's half of the routing mesh: every node listens on each
+//! service's published ports and forwards connections to the service's
+//! healthy tasks, wherever they run. The server sends the whole table
+//! (`ServerMessage::Ingress`); the node answers with what it listens on and
+//! its counters (`AgentMessage::IngressStatus`).
+//!
+//! - `plan`: which listeners a new table opens, keeps or closes;
+//! - `balance`: a port's backends, and the order a connection tries them;
+//! - `proxy`: one client connection, from choosing a backend to its end;
+//! - `listener`: one published port's socket and accept loop;
+//! - `counters`: the per-port counters the proxy adds to;
+//! - `mesh`: [`Ingress`], all listeners made to match each table;
+//! - `exposition` and `exporter`: the counters for Prometheus.
+
+mod balance;
+mod counters;
+mod exporter;
+mod exposition;
+mod listener;
+mod mesh;
+mod plan;
+mod proxy;
+#[cfg(test)]
+mod tests;
+
+pub use exporter::serve_metrics;
+pub use listener::BIND_RETRY;
+pub use mesh::{Ingress, UDP_UNSUPPORTED};
+pub use proxy::CONNECT_TIMEOUT;
