@@ -335,3 +335,30 @@ async fn prometheus_scrapes_the_counters() {
         );
     }
 }
+
+#[tokio::test]
+async fn a_backend_that_does_not_accept_in_time_is_skipped() {
+    // A listener whose accept queue is full: the kernel drops further SYNs,
+    // so connecting to it hangs like connecting to a node that went away.
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    let full = socket.listen(0).unwrap();
+    let silent = full.local_addr().unwrap();
+    let mut queued = Vec::new();
+    while let Ok(Ok(stream)) = timeout(Duration::from_millis(200), TcpStream::connect(silent)).await {
+        queued.push(stream);
+        assert!(queued.len() < 64, "the accept queue never filled");
+    }
+    let alive = greeter("alive").await;
+    let ingress = Ingress::new(LOCALHOST);
+    let published = free_port();
+    ingress.apply(table(1, published, &[("silent", silent), ("alive", alive)]));
+    let started = Instant::now();
+    let mut client = connect(&ingress, published).await;
+    assert_eq!(line(&mut client).await, "alive\n");
+    assert!(
+        started.elapsed() >= CONNECT_TIMEOUT,
+        "the silent backend was not tried first"
+    );
+    assert_eq!(ingress.status().unwrap().ports[0].metrics.retries, 1);
+}
