@@ -18,6 +18,9 @@
 //! After `welcome` the server sends the node's whole `assignments` set, then
 //! `assignment_changes` as the orchestrator decides; the agent makes its
 //! Docker engine match and sends a `task_status` for every change it sees.
+//! The routing mesh's `ingress` table follows, whole, whenever it changes;
+//! the agent answers each with an `ingress_status` saying which version its
+//! listeners run, and repeats that while its counters move.
 //!
 //! Either side ends a connection it cannot continue; the server first sends
 //! `refused` with a code and a message for the user.
