@@ -11,7 +11,8 @@ use shoal_proto::{
 };
 
 use super::{
-    fields::Choice, plural, revisions::RevisionsPanel, rollout::RolloutPanel, service_href, tasks::TasksPanel,
+    fields::Choice, plural, revisions::RevisionsPanel, rollout::RolloutPanel, service_href,
+    tasks::TasksPanel, webhooks::WebhooksPanel,
 };
 use crate::{
     components::{
@@ -124,7 +125,9 @@ fn ServiceView(id: String) -> impl IntoView {
             <FormError message=failure(delete.value()) id="service-delete-error" />
             <RolloutPanel id=id.clone() operator moved=rollout_moves progressed=rollout_steps />
             <TasksPanel id=id.clone() changes=task_changes />
-            <RevisionsPanel id operator changes=spec_changes />
+            <RevisionsPanel id=id.clone() operator changes=spec_changes />
+            // Viewers may not read webhooks; the server refuses them too.
+            {operator.then(|| view! { <WebhooksPanel id service /> })}
         </section>
     }
 }

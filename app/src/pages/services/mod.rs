@@ -10,6 +10,7 @@ mod list;
 mod revisions;
 mod rollout;
 mod tasks;
+mod webhooks;
 mod words;
 
 pub use detail::ServicePage;
