@@ -77,7 +77,8 @@ pub trait Backend: Send + Sync + 'static {
 
     /// The webhooks of a service (by id or name).
     async fn list_webhooks(&self, service: String) -> Result<Vec<Webhook>, ServerFnError>;
-    async fn create_webhook(&self, service: String, new: NewWebhook) -> Result<CreatedWebhook, ServerFnError>;
+    async fn create_webhook(&self, service: String, new: NewWebhook)
+    -> Result<CreatedWebhook, ServerFnError>;
     async fn update_webhook(&self, id: String, change: WebhookChange) -> Result<Webhook, ServerFnError>;
     /// New secrets; the old ones stop working at once.
     async fn rotate_webhook(&self, id: String) -> Result<CreatedWebhook, ServerFnError>;

@@ -11,8 +11,8 @@ use shoal_proto::{
 };
 
 use super::{
-    fields::Choice, plural, revisions::RevisionsPanel, rollout::RolloutPanel, service_href,
-    tasks::TasksPanel, webhooks::WebhooksPanel,
+    fields::Choice, ingress::IngressPanel, plural, revisions::RevisionsPanel, rollout::RolloutPanel,
+    service_href, tasks::TasksPanel, webhooks::WebhooksPanel,
 };
 use crate::{
     components::{
@@ -125,6 +125,7 @@ fn ServiceView(id: String) -> impl IntoView {
             <FormError message=failure(delete.value()) id="service-delete-error" />
             <RolloutPanel id=id.clone() operator moved=rollout_moves progressed=rollout_steps />
             <TasksPanel id=id.clone() changes=task_changes />
+            <IngressPanel id=id.clone() changes=task_changes />
             <RevisionsPanel id=id.clone() operator changes=spec_changes />
             // Viewers may not read webhooks; the server refuses them too.
             {operator.then(|| view! { <WebhooksPanel id service /> })}

@@ -14,6 +14,17 @@ use crate::components::form_error::sentence;
 /// A two-way binding to one part of the draft (what `slice!` makes).
 pub type Bound<T> = (Signal<T>, SignalSetter<T>);
 
+/// The server words a refused spec as `field: message` (a [`FieldError`]
+/// displayed); anything else is a problem of the whole form.
+pub fn field_error_of(message: &str) -> FieldError {
+    match message.split_once(": ") {
+        Some((field, rest)) if !field.is_empty() && !field.contains(char::is_whitespace) => {
+            FieldError::new(field, rest)
+        }
+        _ => FieldError::new("", message),
+    }
+}
+
 /// The form's current problem, from its own checks or from the server.
 #[derive(Clone, Copy)]
 pub struct Problem(pub Signal<Option<FieldError>>);

@@ -10,7 +10,7 @@ use shoal_proto::{
 
 use super::{
     draft::{EnvDraft, HealthKind, PortDraft, ProbeType, SpecDraft, UpdateDraft},
-    fields::{ChoiceField, ChoiceSelect, Field, Problem, TextField, TextInput},
+    fields::{ChoiceField, ChoiceSelect, Field, Problem, TextField, TextInput, field_error_of},
 };
 use crate::components::form_error::{FormError, sentence};
 
@@ -126,17 +126,6 @@ pub fn ServiceForm(
                 {cancel_href.map(|href| view! { <a class="button secondary" href=href>"Cancel"</a> })}
             </div>
         </form>
-    }
-}
-
-/// The server words a refused spec as `field: message` (a [`FieldError`]
-/// displayed); anything else is a problem of the whole form.
-fn field_error_of(message: &str) -> FieldError {
-    match message.split_once(": ") {
-        Some((field, rest)) if !field.is_empty() && !field.contains(char::is_whitespace) => {
-            FieldError::new(field, rest)
-        }
-        _ => FieldError::new("", message),
     }
 }
 
@@ -418,7 +407,7 @@ fn RolloutFields(draft: RwSignal<SpecDraft>, which: Rollout) -> impl IntoView {
 
 #[cfg(test)]
 mod tests {
-    use super::field_error_of;
+    use super::super::fields::field_error_of;
 
     #[test]
     fn a_server_refusal_naming_a_field_is_put_at_that_field() {

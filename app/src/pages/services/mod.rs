@@ -6,6 +6,7 @@ mod draft;
 mod edit;
 mod fields;
 mod form;
+mod ingress;
 mod list;
 mod revisions;
 mod rollout;

@@ -8,20 +8,17 @@ use shoal_proto::{
 
 use crate::{
     components::form_error::{FormError, failure, sentence},
-    pages::services::fields::{Field, Problem, TextInput},
+    pages::services::fields::{Field, Problem, TextInput, field_error_of},
     rpc::CreateWebhook,
 };
 
 /// The server names the field it refuses as `name: …` or `allow: …`; any
 /// other refusal is about the whole form.
 fn problem_of(message: &str) -> FieldError {
-    ["name", "allow"]
-        .into_iter()
-        .find_map(|field| {
-            let rest = message.strip_prefix(field)?.strip_prefix(": ")?;
-            Some(FieldError::new(field, rest))
-        })
-        .unwrap_or_else(|| FieldError::new("", message))
+    match field_error_of(message) {
+        problem if ["name", "allow"].contains(&problem.field.as_str()) => problem,
+        _ => FieldError::new("", message),
+    }
 }
 
 /// What the form asks the server for, checked as the server will check it
