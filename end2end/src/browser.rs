@@ -1,5 +1,4 @@
 use std::{
-    net::TcpListener,
     path::Path,
     process::{Child, Command, Stdio},
     time::Duration,
@@ -10,7 +9,7 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use serde_json::json;
 use tempfile::TempDir;
 
-use crate::screenshot_dir;
+use crate::{free_port, screenshot_dir};
 
 const CHROMIUM: &str = "/usr/bin/chromium";
 const CHROMEDRIVER: &str = "chromedriver";
@@ -172,6 +171,70 @@ impl Browser {
         Err(last)
     }
 
+    /// Waits until the element's text contains `needle`; returns the text.
+    pub async fn wait_for_text_containing(&self, selector: &str, needle: &str) -> String {
+        let deadline = tokio::time::Instant::now() + WAIT;
+        let mut last = String::new();
+        while tokio::time::Instant::now() < deadline {
+            if let Ok(element) = self.client().find(Locator::Css(selector)).await {
+                last = element.text().await.unwrap_or_default();
+                if last.contains(needle) {
+                    return last;
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("{selector} never contained {needle:?} (saw {last:?})");
+    }
+
+    /// Waits until exactly `count` elements match.
+    pub async fn wait_for_count(&self, selector: &str, count: usize) {
+        let deadline = tokio::time::Instant::now() + WAIT;
+        let mut seen = 0;
+        while tokio::time::Instant::now() < deadline {
+            seen = self
+                .client()
+                .find_all(Locator::Css(selector))
+                .await
+                .map_or(0, |found| found.len());
+            if seen == count {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("{selector}: wanted {count}, saw {seen}");
+    }
+
+    /// Waits until nothing matches `selector`.
+    pub async fn wait_until_gone(&self, selector: &str) {
+        let deadline = tokio::time::Instant::now() + WAIT;
+        while self.client().find(Locator::Css(selector)).await.is_ok() {
+            assert!(tokio::time::Instant::now() < deadline, "{selector} stayed");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// A property of an element as it is now (not its initial attribute).
+    pub async fn prop_of(&self, selector: &str, name: &str) -> String {
+        self.wait_for_css(selector)
+            .await
+            .prop(name)
+            .await
+            .unwrap_or_else(|e| panic!("read {selector}.{name}: {e}"))
+            .unwrap_or_default()
+    }
+
+    /// What an input holds now (its property, not its initial attribute).
+    pub async fn value_of(&self, selector: &str) -> String {
+        self.prop_of(selector, "value").await
+    }
+
+    /// Scrolls the element with id `id` into view, for a screenshot of it.
+    pub async fn scroll_to(&self, id: &str) {
+        self.eval(&format!("document.getElementById('{id}').scrollIntoView()"))
+            .await;
+    }
+
     pub async fn click(&self, selector: &str) {
         self.wait_for_css(selector)
             .await
@@ -220,11 +283,4 @@ fn kill_browsers_using(profile: &Path) {
         .args(["-f", "--"])
         .arg(format!("--user-data-dir={}", profile.display()))
         .status();
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|listener| listener.local_addr())
-        .map(|addr| addr.port())
-        .expect("find a free port")
 }

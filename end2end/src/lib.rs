@@ -4,16 +4,18 @@
 //! also when the test fails.
 
 mod agent;
+mod api;
 mod browser;
 mod docker;
 mod server;
 
 pub use agent::AgentProcess;
+pub use api::Api;
 pub use browser::Browser;
 pub use docker::{RemoveContainers, containers_of};
 pub use server::ServerProcess;
 
-use std::path::PathBuf;
+use std::{net::TcpListener, path::PathBuf};
 
 /// The top of the workspace, where `target/` lives.
 pub fn workspace_root() -> PathBuf {
@@ -26,4 +28,12 @@ pub fn workspace_root() -> PathBuf {
 /// Screenshots go under `target/screenshots/` so a failing run can be looked at.
 pub fn screenshot_dir() -> PathBuf {
     workspace_root().join("target").join("screenshots")
+}
+
+/// A TCP port on loopback that nothing listens on right now.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .map(|addr| addr.port())
+        .expect("find a free port")
 }

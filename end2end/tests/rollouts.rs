@@ -6,81 +6,13 @@
 use std::time::Duration;
 
 use fantoccini::Locator;
-use serde_json::{Value, json};
-use shoal_end2end::{AgentProcess, Browser, RemoveContainers, ServerProcess};
+use serde_json::json;
+use shoal_end2end::{AgentProcess, Api, Browser, RemoveContainers, ServerProcess};
 
 const PASSWORD: &str = "browser test password";
 /// A rollout of three slots waits for each new task's health check (every
 /// 2 s in the demo images) and a 1 s monitor window.
 const ROLLOUT_WAIT: Duration = Duration::from_secs(120);
-
-/// The REST API as the admin, for what the test sets up rather than checks.
-struct Api {
-    client: reqwest::Client,
-    base: String,
-}
-
-impl Api {
-    async fn login(base: &str) -> Self {
-        let client = reqwest::Client::builder().cookie_store(true).build().unwrap();
-        let response = client
-            .post(format!("{base}/api/v1/session"))
-            .json(&json!({ "username": "ada", "password": PASSWORD }))
-            .send()
-            .await
-            .unwrap();
-        assert!(response.status().is_success(), "login: {}", response.status());
-        Self {
-            client,
-            base: base.to_owned(),
-        }
-    }
-
-    async fn get(&self, path: &str) -> Value {
-        let response = self
-            .client
-            .get(format!("{}{path}", self.base))
-            .send()
-            .await
-            .unwrap();
-        assert!(
-            response.status().is_success(),
-            "GET {path}: {}",
-            response.status()
-        );
-        response.json().await.unwrap()
-    }
-
-    async fn post(&self, path: &str, body: Value) -> Value {
-        let response = self
-            .client
-            .post(format!("{}{path}", self.base))
-            .json(&body)
-            .send()
-            .await
-            .unwrap();
-        let status = response.status();
-        let body: Value = response.json().await.unwrap_or_default();
-        assert!(status.is_success(), "POST {path}: {status} {body}");
-        body
-    }
-
-    /// Polls `path` until `done` holds, failing with the last answer.
-    async fn wait_for(&self, path: &str, what: &str, done: impl Fn(&Value) -> bool) {
-        let deadline = tokio::time::Instant::now() + ROLLOUT_WAIT;
-        loop {
-            let value = self.get(path).await;
-            if done(&value) {
-                return;
-            }
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "{what}: never; last {value:#}"
-            );
-            tokio::time::sleep(Duration::from_millis(300)).await;
-        }
-    }
-}
 
 /// Polls the text of `selector` until `done` holds; returns every distinct
 /// text seen, in order, so a test can tell it moved.
@@ -131,7 +63,7 @@ async fn box_revisions(browser: &Browser, service: &str) -> Vec<String> {
 async fn a_rollout_started_in_the_console_is_followed_live_to_completion() {
     let server = ServerProcess::start();
     server.create_admin("ada", PASSWORD);
-    let api = Api::login(server.url()).await;
+    let api = Api::login(server.url(), "ada", PASSWORD).await;
     let _agent = AgentProcess::join(server.agent_addr(), &server.join_token("worker"), "e2e-rollouts");
     let _cleanup = RemoveContainers("e2e-rolling");
     let service = api
@@ -148,7 +80,7 @@ async fn a_rollout_started_in_the_console_is_followed_live_to_completion() {
         .await;
     let id = service["id"].as_str().expect("service id").to_owned();
     let service_path = format!("/api/v1/services/{id}");
-    api.wait_for(&service_path, "three tasks running", |service| {
+    api.wait_for(&service_path, "three tasks running", ROLLOUT_WAIT, |service| {
         service["tasks"]["running"] == 3
     })
     .await;

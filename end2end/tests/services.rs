@@ -8,53 +8,6 @@ use fantoccini::Locator;
 use shoal_end2end::{AgentProcess, Browser, RemoveContainers, ServerProcess, containers_of};
 
 const PASSWORD: &str = "browser test password";
-const WAIT: Duration = Duration::from_secs(20);
-
-/// Waits until the element's text contains `needle`; returns the text.
-async fn wait_for_text_containing(browser: &Browser, selector: &str, needle: &str) -> String {
-    let deadline = tokio::time::Instant::now() + WAIT;
-    let mut last = String::new();
-    while tokio::time::Instant::now() < deadline {
-        if let Ok(element) = browser.client().find(Locator::Css(selector)).await {
-            last = element.text().await.unwrap_or_default();
-            if last.contains(needle) {
-                return last;
-            }
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("{selector} never contained {needle:?} (saw {last:?})");
-}
-
-/// Waits until exactly `count` elements match.
-async fn wait_for_count(browser: &Browser, selector: &str, count: usize) {
-    let deadline = tokio::time::Instant::now() + WAIT;
-    let mut seen = 0;
-    while tokio::time::Instant::now() < deadline {
-        seen = browser
-            .client()
-            .find_all(Locator::Css(selector))
-            .await
-            .map_or(0, |found| found.len());
-        if seen == count {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("{selector}: wanted {count}, saw {seen}");
-}
-
-/// What an input holds now (its property, not its initial attribute).
-async fn value_of(browser: &Browser, selector: &str) -> String {
-    browser
-        .wait_for_css(selector)
-        .await
-        .prop("value")
-        .await
-        .unwrap_or_else(|e| panic!("read {selector}: {e}"))
-        .unwrap_or_default()
-}
-
 #[tokio::test]
 async fn a_service_is_created_scaled_changed_and_deleted_from_the_console() {
     let server = ServerProcess::start();
@@ -87,7 +40,9 @@ async fn a_service_is_created_scaled_changed_and_deleted_from_the_console() {
     // One `=` is not an operator: the form refuses it and says where.
     browser.fill("#service-constraints", "node.role=manager").await;
     browser.click("#service-submit").await;
-    wait_for_text_containing(&browser, "#service-constraints-error", "constraints[0]").await;
+    browser
+        .wait_for_text_containing("#service-constraints-error", "constraints[0]")
+        .await;
     let invalid = browser.wait_for_css("#service-constraints").await;
     assert_eq!(
         invalid.attr("aria-invalid").await.unwrap().as_deref(),
@@ -102,16 +57,14 @@ async fn a_service_is_created_scaled_changed_and_deleted_from_the_console() {
         ("#service-constraints", "node.role=manager"),
     ] {
         assert_eq!(
-            value_of(&browser, selector).await,
+            browser.value_of(selector).await,
             typed,
             "{selector} lost what was typed"
         );
     }
     browser.screenshot("service-form-error").await;
     browser.click("#service-advanced > summary").await;
-    browser
-        .eval("document.getElementById('service-advanced').scrollIntoView()")
-        .await;
+    browser.scroll_to("service-advanced").await;
     browser.screenshot("service-form-advanced").await;
 
     browser.fill("#service-constraints", "node.role!=manager").await;
@@ -129,13 +82,12 @@ async fn a_service_is_created_scaled_changed_and_deleted_from_the_console() {
     );
 
     // No node has joined: both tasks wait, and the page says why.
-    wait_for_text_containing(
-        &browser,
-        ".task-group.unplaced .pending-reason",
-        "no suitable node",
-    )
-    .await;
-    wait_for_count(&browser, ".task-group.unplaced tr[data-state='pending']", 2).await;
+    browser
+        .wait_for_text_containing(".task-group.unplaced .pending-reason", "no suitable node")
+        .await;
+    browser
+        .wait_for_count(".task-group.unplaced tr[data-state='pending']", 2)
+        .await;
     browser
         .wait_for_text("#service-revision", "revision 1")
         .await
@@ -148,26 +100,30 @@ async fn a_service_is_created_scaled_changed_and_deleted_from_the_console() {
         .wait_for_text("#service-revision", "revision 2")
         .await
         .unwrap_or_else(|seen| panic!("scaling did not make revision 2 (saw {seen:?})"));
-    wait_for_count(&browser, ".task-group.unplaced tr[data-state='pending']", 3).await;
+    browser
+        .wait_for_count(".task-group.unplaced tr[data-state='pending']", 3)
+        .await;
     browser.wait_for_css("tbody[data-revision='1']").await;
     browser.click("tbody[data-revision='2'] .revision-diff").await;
-    let changes = wait_for_text_containing(&browser, "tbody[data-revision='2'] .changes", "replicas").await;
-    assert!(changes.contains('2') && changes.contains('3'), "{changes}");
-    browser
-        .eval("document.getElementById('service-revisions').scrollIntoView()")
+    let changes = browser
+        .wait_for_text_containing("tbody[data-revision='2'] .changes", "replicas")
         .await;
+    assert!(changes.contains('2') && changes.contains('3'), "{changes}");
+    browser.scroll_to("service-revisions").await;
     browser.screenshot("service-diff").await;
     browser.click("tbody[data-revision='2'] .revision-spec").await;
-    wait_for_text_containing(&browser, "tbody[data-revision='2'] .spec-json", "\"replicas\": 3").await;
+    browser
+        .wait_for_text_containing("tbody[data-revision='2'] .spec-json", "\"replicas\": 3")
+        .await;
     browser.screenshot("service-spec").await;
 
     // The edit form starts from the current spec and saves a new revision.
     browser.click("#service-edit").await;
     browser.wait_for_css("#service-form").await;
-    assert_eq!(value_of(&browser, "#service-replicas").await, "3");
-    assert_eq!(value_of(&browser, "#service-env-0-key").await, "GREETING");
+    assert_eq!(browser.value_of("#service-replicas").await, "3");
+    assert_eq!(browser.value_of("#service-env-0-key").await, "GREETING");
     assert_eq!(
-        value_of(&browser, "#service-constraints").await,
+        browser.value_of("#service-constraints").await,
         "node.role!=manager"
     );
     browser.fill("#service-image", "shoal-demo:v2").await;
@@ -183,7 +139,9 @@ async fn a_service_is_created_scaled_changed_and_deleted_from_the_console() {
 
     // The list follows; its row leads back to the page.
     browser.click("#nav-services").await;
-    let row = wait_for_text_containing(&browser, "tr[data-service='web']", "shoal-demo:v2").await;
+    let row = browser
+        .wait_for_text_containing("tr[data-service='web']", "shoal-demo:v2")
+        .await;
     assert!(row.contains("0 / 3"), "{row}");
     browser.click("tr[data-service='web'] a").await;
     browser.wait_for_css("#service-title").await;
@@ -194,7 +152,7 @@ async fn a_service_is_created_scaled_changed_and_deleted_from_the_console() {
         .wait_for_path("/services")
         .await
         .unwrap_or_else(|seen| panic!("deleting did not return to the list ({seen})"));
-    wait_for_text_containing(&browser, "main", "No service yet").await;
+    browser.wait_for_text_containing("main", "No service yet").await;
     browser.close().await;
 }
 
@@ -237,7 +195,9 @@ async fn a_service_created_in_the_console_runs_on_a_joined_node() {
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    wait_for_text_containing(&browser, "#service-tasks", "e2e-runner").await;
+    browser
+        .wait_for_text_containing("#service-tasks", "e2e-runner")
+        .await;
     browser.screenshot("service-running").await;
 
     // Deleting the service removes its containers.

@@ -5,89 +5,21 @@
 
 use std::{process::Command, time::Duration};
 
-use fantoccini::Locator;
-use serde_json::{Value, json};
-use shoal_end2end::{Browser, ServerProcess};
+use serde_json::json;
+use shoal_end2end::{Api, Browser, ServerProcess};
 
 const PASSWORD: &str = "browser test password";
 const WAIT: Duration = Duration::from_secs(20);
 
-/// The REST API as the admin, for what a test sets up rather than checks.
-async fn admin_api(base: &str) -> reqwest::Client {
-    let client = reqwest::Client::builder().cookie_store(true).build().unwrap();
-    let login = client
-        .post(format!("{base}/api/v1/session"))
-        .json(&json!({ "username": "ada", "password": PASSWORD }))
-        .send()
-        .await
-        .unwrap();
-    assert!(login.status().is_success(), "login: {}", login.status());
-    client
-}
-
-async fn post(api: &reqwest::Client, base: &str, path: &str, body: Value) -> Value {
-    let response = api
-        .post(format!("{base}{path}"))
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
-    let status = response.status();
-    let body: Value = response.json().await.unwrap_or_default();
-    assert!(status.is_success(), "POST {path}: {status} {body}");
-    body
-}
-
 /// A service to hang webhooks on. No replicas, so no node is needed.
-async fn create_service(api: &reqwest::Client, base: &str) -> String {
-    let service = post(
-        api,
-        base,
-        "/api/v1/services",
-        json!({ "name": "e2e-hooked", "image": "shoal-demo:v1", "replicas": 0 }),
-    )
-    .await;
+async fn create_service(api: &Api) -> String {
+    let service = api
+        .post(
+            "/api/v1/services",
+            json!({ "name": "e2e-hooked", "image": "shoal-demo:v1", "replicas": 0 }),
+        )
+        .await;
     service["id"].as_str().expect("service id").to_owned()
-}
-
-/// Waits until the element's text contains `needle`; returns the text.
-async fn wait_for_text_containing(browser: &Browser, selector: &str, needle: &str) -> String {
-    let deadline = tokio::time::Instant::now() + WAIT;
-    let mut last = String::new();
-    while tokio::time::Instant::now() < deadline {
-        if let Ok(element) = browser.client().find(Locator::Css(selector)).await {
-            last = element.text().await.unwrap_or_default();
-            if last.contains(needle) {
-                return last;
-            }
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("{selector} never contained {needle:?} (saw {last:?})");
-}
-
-/// Waits until nothing matches `selector`.
-async fn wait_until_gone(browser: &Browser, selector: &str) {
-    let deadline = tokio::time::Instant::now() + WAIT;
-    while browser.client().find(Locator::Css(selector)).await.is_ok() {
-        assert!(tokio::time::Instant::now() < deadline, "{selector} stayed");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
-/// A property of an element as it is now (not its initial attribute).
-async fn prop_of(browser: &Browser, selector: &str, name: &str) -> String {
-    browser
-        .wait_for_css(selector)
-        .await
-        .prop(name)
-        .await
-        .unwrap_or_else(|e| panic!("read {selector}.{name}: {e}"))
-        .unwrap_or_default()
-}
-
-async fn value_of(browser: &Browser, selector: &str) -> String {
-    prop_of(browser, selector, "value").await
 }
 
 /// What the secret box showed.
@@ -101,10 +33,10 @@ struct Shown {
 async fn read_secrets(browser: &Browser) -> Shown {
     browser.wait_for_css("#webhook-created").await;
     Shown {
-        url: value_of(browser, "#webhook-url").await,
-        secret: value_of(browser, "#webhook-secret").await,
-        signing_secret: value_of(browser, "#webhook-signing-secret").await,
-        ci_step: value_of(browser, "#webhook-curl").await,
+        url: browser.value_of("#webhook-url").await,
+        secret: browser.value_of("#webhook-secret").await,
+        signing_secret: browser.value_of("#webhook-signing-secret").await,
+        ci_step: browser.value_of("#webhook-curl").await,
     }
 }
 
@@ -126,18 +58,12 @@ fn run_ci_step(shown: &Shown, secret: &str, signing_secret: &str, tag: &str) -> 
     (output.status.success(), printed)
 }
 
-async fn scroll_to(browser: &Browser, id: &str) {
-    browser
-        .eval(&format!("document.getElementById('{id}').scrollIntoView()"))
-        .await;
-}
-
 #[tokio::test]
 async fn a_webhook_is_created_delivered_to_rotated_disabled_and_deleted_from_the_console() {
     let server = ServerProcess::start();
     server.create_admin("ada", PASSWORD);
-    let api = admin_api(server.url()).await;
-    let id = create_service(&api, server.url()).await;
+    let api = Api::login(server.url(), "ada", PASSWORD).await;
+    let id = create_service(&api).await;
     let browser = Browser::start().await;
     browser.login(server.url(), "ada", PASSWORD).await;
     browser.goto(&format!("{}/services/{id}", server.url())).await;
@@ -145,7 +71,7 @@ async fn a_webhook_is_created_delivered_to_rotated_disabled_and_deleted_from_the
     browser.wait_for_css("#webhooks-empty").await;
     // Once the service has loaded, the pattern field shows the default.
     let deadline = tokio::time::Instant::now() + WAIT;
-    while prop_of(&browser, "#webhook-allow", "placeholder").await != "shoal-demo:*" {
+    while browser.prop_of("#webhook-allow", "placeholder").await != "shoal-demo:*" {
         assert!(
             tokio::time::Instant::now() < deadline,
             "the pattern's placeholder never showed the default"
@@ -159,16 +85,18 @@ async fn a_webhook_is_created_delivered_to_rotated_disabled_and_deleted_from_the
     browser.fill("#webhook-allow", "other-app:*").await;
     browser.click("#webhook-signed").await;
     browser.click("#webhook-submit").await;
-    wait_for_text_containing(&browser, "#webhook-allow-error", "does not cover").await;
-    assert_eq!(value_of(&browser, "#webhook-name").await, "ci");
-    assert_eq!(value_of(&browser, "#webhook-allow").await, "other-app:*");
-    assert_eq!(prop_of(&browser, "#webhook-signed", "checked").await, "true");
+    browser
+        .wait_for_text_containing("#webhook-allow-error", "does not cover")
+        .await;
+    assert_eq!(browser.value_of("#webhook-name").await, "ci");
+    assert_eq!(browser.value_of("#webhook-allow").await, "other-app:*");
+    assert_eq!(browser.prop_of("#webhook-signed", "checked").await, "true");
     let invalid = browser.wait_for_css("#webhook-allow").await;
     assert_eq!(
         invalid.attr("aria-invalid").await.unwrap().as_deref(),
         Some("true")
     );
-    scroll_to(&browser, "service-webhooks").await;
+    browser.scroll_to("service-webhooks").await;
     browser.screenshot("webhook-form-error").await;
 
     browser.fill("#webhook-allow", "shoal-demo:v*").await;
@@ -185,11 +113,15 @@ async fn a_webhook_is_created_delivered_to_rotated_disabled_and_deleted_from_the
         "{}",
         shown.ci_step
     );
-    wait_for_text_containing(&browser, "#webhook-created", "will not be shown again").await;
-    wait_for_text_containing(&browser, "tbody[data-webhook='ci']", "shoal-demo:v*").await;
+    browser
+        .wait_for_text_containing("#webhook-created", "will not be shown again")
+        .await;
+    browser
+        .wait_for_text_containing("tbody[data-webhook='ci']", "shoal-demo:v*")
+        .await;
     // The form is ready for the next one.
-    assert_eq!(value_of(&browser, "#webhook-name").await, "");
-    scroll_to(&browser, "service-webhooks").await;
+    assert_eq!(browser.value_of("#webhook-name").await, "");
+    browser.scroll_to("service-webhooks").await;
     browser.screenshot("webhook-created").await;
 
     // The CI step from the page, signature and all: v1 is what runs.
@@ -206,14 +138,17 @@ async fn a_webhook_is_created_delivered_to_rotated_disabled_and_deleted_from_the
     assert_eq!(refused.status(), 401);
 
     browser.click("#webhook-done").await;
-    wait_until_gone(&browser, "#webhook-created").await;
+    browser.wait_until_gone("#webhook-created").await;
     browser
         .click("tbody[data-webhook='ci'] .webhook-deliveries")
         .await;
-    let unchanged =
-        wait_for_text_containing(&browser, "#deliveries-table tr[data-outcome='unchanged']", "200").await;
+    let unchanged = browser
+        .wait_for_text_containing("#deliveries-table tr[data-outcome='unchanged']", "200")
+        .await;
     assert!(unchanged.contains("shoal-demo:v1"), "{unchanged}");
-    wait_for_text_containing(&browser, "#deliveries-table tr[data-outcome='refused']", "401").await;
+    browser
+        .wait_for_text_containing("#deliveries-table tr[data-outcome='refused']", "401")
+        .await;
     let last = browser
         .wait_for_css("tbody[data-webhook='ci'] td.time")
         .await
@@ -221,7 +156,7 @@ async fn a_webhook_is_created_delivered_to_rotated_disabled_and_deleted_from_the
         .await
         .unwrap();
     assert!(last.ends_with("UTC"), "last delivery: {last:?}");
-    scroll_to(&browser, "service-webhooks").await;
+    browser.scroll_to("service-webhooks").await;
     browser.screenshot("webhook-deliveries").await;
 
     // New secrets: shown once more; the old ones stop working at once.
@@ -229,7 +164,9 @@ async fn a_webhook_is_created_delivered_to_rotated_disabled_and_deleted_from_the
     browser
         .click("tbody[data-webhook='ci'] .webhook-rotate-confirm")
         .await;
-    wait_for_text_containing(&browser, "#webhook-created", "the old ones no longer work").await;
+    browser
+        .wait_for_text_containing("#webhook-created", "the old ones no longer work")
+        .await;
     let rotated = read_secrets(&browser).await;
     assert_ne!(rotated.secret, shown.secret);
     assert_eq!(rotated.url, shown.url);
@@ -239,23 +176,8 @@ async fn a_webhook_is_created_delivered_to_rotated_disabled_and_deleted_from_the
     assert!(ok && printed.contains("unchanged"), "new secrets: {printed}");
     browser.click("#webhook-done").await;
     browser.click("#webhook-deliveries-refresh").await;
-    wait_for_text_containing(&browser, "#deliveries-table", "401").await;
-    let deadline = tokio::time::Instant::now() + WAIT;
-    loop {
-        let rows = browser
-            .client()
-            .find_all(Locator::Css("#deliveries-table tbody tr"))
-            .await
-            .map_or(0, |rows| rows.len());
-        if rows == 4 {
-            break;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "{rows} deliveries listed, not 4"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    browser.wait_for_text_containing("#deliveries-table", "401").await;
+    browser.wait_for_count("#deliveries-table tbody tr", 4).await;
 
     browser.click("tbody[data-webhook='ci'] .webhook-toggle").await;
     browser
@@ -267,7 +189,7 @@ async fn a_webhook_is_created_delivered_to_rotated_disabled_and_deleted_from_the
         .unwrap_or_else(|seen| panic!("the badge never said disabled (saw {seen:?})"));
     let (ok, printed) = run_ci_step(&rotated, &rotated.secret, &rotated.signing_secret, "v1");
     assert!(!ok && printed.contains("403"), "a disabled webhook: {printed}");
-    scroll_to(&browser, "service-webhooks").await;
+    browser.scroll_to("service-webhooks").await;
     browser.screenshot("webhook-disabled").await;
 
     browser.click("tbody[data-webhook='ci'] .webhook-delete").await;
@@ -290,11 +212,9 @@ async fn a_webhook_is_created_delivered_to_rotated_disabled_and_deleted_from_the
 async fn a_viewer_sees_a_service_without_its_webhooks() {
     let server = ServerProcess::start();
     server.create_admin("ada", PASSWORD);
-    let api = admin_api(server.url()).await;
-    let id = create_service(&api, server.url()).await;
-    post(
-        &api,
-        server.url(),
+    let api = Api::login(server.url(), "ada", PASSWORD).await;
+    let id = create_service(&api).await;
+    api.post(
         "/api/v1/users",
         json!({ "username": "vera", "password": PASSWORD, "role": "viewer" }),
     )
