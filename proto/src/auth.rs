@@ -148,23 +148,29 @@ pub fn check_new_password(password: &str) -> Result<(), FieldError> {
 }
 
 pub fn check_token_name(name: &str) -> Result<String, FieldError> {
+    check_name("token", name, TOKEN_NAME_MAX, "ci-deploy")
+}
+
+/// A name users give a thing (a token, a webhook): trimmed, not empty, at
+/// most `max` characters, no control characters.
+pub fn check_name(thing: &str, name: &str, max: usize, example: &str) -> Result<String, FieldError> {
     let name = name.trim();
     if name.is_empty() {
         return Err(FieldError::new(
             "name",
-            "a token needs a name, e.g. \"ci-deploy\"",
+            format!("a {thing} needs a name, e.g. \"{example}\""),
         ));
     }
-    if name.chars().count() > TOKEN_NAME_MAX {
+    if name.chars().count() > max {
         return Err(FieldError::new(
             "name",
-            format!("a token name has at most {TOKEN_NAME_MAX} characters"),
+            format!("a {thing} name has at most {max} characters"),
         ));
     }
     if name.chars().any(char::is_control) {
         return Err(FieldError::new(
             "name",
-            "a token name cannot contain control characters",
+            format!("a {thing} name cannot contain control characters"),
         ));
     }
     Ok(name.to_owned())

@@ -4,7 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::auth::{FieldError, Millis};
+use crate::auth::{FieldError, Millis, check_name};
 
 pub const WEBHOOK_NAME_MAX: usize = 64;
 pub const PATTERN_MAX: usize = 256;
@@ -142,26 +142,7 @@ pub struct DeliveryReceipt {
 }
 
 pub fn check_webhook_name(name: &str) -> Result<String, FieldError> {
-    let name = name.trim();
-    if name.is_empty() {
-        return Err(FieldError::new(
-            "name",
-            "a webhook needs a name, e.g. \"registry\" or \"ci\"",
-        ));
-    }
-    if name.chars().count() > WEBHOOK_NAME_MAX {
-        return Err(FieldError::new(
-            "name",
-            format!("a webhook name has at most {WEBHOOK_NAME_MAX} characters"),
-        ));
-    }
-    if name.chars().any(char::is_control) {
-        return Err(FieldError::new(
-            "name",
-            "a webhook name cannot contain control characters",
-        ));
-    }
-    Ok(name.to_owned())
+    check_name("webhook", name, WEBHOOK_NAME_MAX, "registry")
 }
 
 /// An allow-pattern must name the service's repository (a `*` may stand for

@@ -44,7 +44,7 @@ use std::{
 
 use common::cluster::{Cluster, web};
 use serde_json::{Value, json};
-use shoal_proto::service::{Rollout, RolloutDetail, RolloutState, Service, TaskDetail, TaskState};
+use shoal_proto::service::{Rollout, RolloutDetail, Service, TaskDetail, TaskState};
 
 const REPLICAS: u64 = 10;
 const MONITOR_MS: i64 = 1000;
@@ -104,16 +104,7 @@ async fn main() {
 /// Rolls `spec` out and waits for the rollout to complete.
 async fn roll(cluster: &Cluster, service: &Service, spec: Value) -> Rollout {
     cluster.put(service, spec).await;
-    let rollout = cluster
-        .rollout_until(service, "the rollout", |r| !r.state.is_active())
-        .await;
-    assert_eq!(
-        rollout.state,
-        RolloutState::Completed,
-        "{:#?}",
-        cluster.rollout(&rollout.id).await
-    );
-    rollout
+    cluster.rollout_completes(service, "the rollout", |_| true).await
 }
 
 /// When the server made each task of `revision` and when its agent began

@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 use shoal_proto::{
     auth::Role,
     node::{JoinTokens, Node},
-    service::{Rollout, RolloutDetail, Service, Task, TaskState},
+    service::{Rollout, RolloutDetail, RolloutState, Service, Task, TaskState},
 };
 use shoal_server::presence::Heartbeat;
 
@@ -352,6 +352,26 @@ impl Cluster {
                 _ => tokio::time::sleep(Duration::from_millis(200)).await,
             }
         }
+    }
+
+    /// Polls the newest rollout until it ends as `done` says, and asserts it
+    /// completed.
+    pub async fn rollout_completes(
+        &self,
+        service: &Service,
+        what: &str,
+        done: impl Fn(&Rollout) -> bool,
+    ) -> Rollout {
+        let rollout = self
+            .rollout_until(service, what, |r| !r.state.is_active() && done(r))
+            .await;
+        assert_eq!(
+            rollout.state,
+            RolloutState::Completed,
+            "{what}: {:#?}",
+            self.rollout(&rollout.id).await
+        );
+        rollout
     }
 
     /// Waits for `replicas` live tasks, each running and healthy, and as many
