@@ -11,7 +11,8 @@ use std::{
 };
 
 use common::{TestServer, cluster::Cluster, docker::docker};
-use reqwest::{Client, StatusCode};
+use reqwest::{Client, Method, StatusCode};
+use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 use shoal_proto::{
     auth::Role,
@@ -42,16 +43,39 @@ impl Hooked {
         Self { server, op }
     }
 
+    /// The operator's request, answered with `status`; its body as text.
+    async fn call(&self, method: Method, path: &str, body: Option<Value>, status: StatusCode) -> String {
+        let mut request = self.op.request(method.clone(), self.server.url(path));
+        if let Some(body) = &body {
+            request = request.json(body);
+        }
+        let response = request.send().await.unwrap();
+        let got = response.status();
+        let text = response.text().await.unwrap();
+        assert_eq!(got, status, "{method} {path}: {text}");
+        text
+    }
+
+    /// The operator's request, answered with `status` and a JSON body.
+    async fn json<T: DeserializeOwned>(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+        status: StatusCode,
+    ) -> T {
+        let text = self.call(method, path, body, status).await;
+        serde_json::from_str(&text).unwrap_or_else(|e| panic!("{path}: {e}: {text}"))
+    }
+
     async fn create(&self, body: Value) -> CreatedWebhook {
-        let response = self
-            .op
-            .post(self.server.url("/api/v1/services/web/webhooks"))
-            .json(&body)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(response.status(), StatusCode::CREATED);
-        response.json().await.unwrap()
+        self.json(
+            Method::POST,
+            "/api/v1/services/web/webhooks",
+            Some(body),
+            StatusCode::CREATED,
+        )
+        .await
     }
 
     async fn deliver(
@@ -78,26 +102,13 @@ impl Hooked {
 
     async fn deliveries(&self, hook: &CreatedWebhook) -> Vec<Delivery> {
         let path = format!("/api/v1/webhooks/{}/deliveries", hook.webhook.id);
-        self.op
-            .get(self.server.url(&path))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap()
+        self.json(Method::GET, &path, None, StatusCode::OK).await
     }
 
     async fn revision(&self) -> u64 {
         let service: Service = self
-            .op
-            .get(self.server.url("/api/v1/services/web"))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+            .json(Method::GET, "/api/v1/services/web", None, StatusCode::OK)
+            .await;
         service.revision
     }
 }
@@ -221,15 +232,13 @@ async fn bad_deliveries_are_refused_or_ignored_and_recorded_and_nothing_deploys(
     // A disabled webhook refuses even a good delivery.
     let path = format!("/api/v1/webhooks/{}", hook.webhook.id);
     let disabled: Webhook = hooked
-        .op
-        .patch(hooked.server.url(&path))
-        .json(&json!({ "enabled": false }))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .json(
+            Method::PATCH,
+            &path,
+            Some(json!({ "enabled": false })),
+            StatusCode::OK,
+        )
+        .await;
     assert!(!disabled.enabled);
     let (status, receipt) = hooked.deliver(&hook, &tag("v2"), &[]).await;
     assert_eq!(status, StatusCode::FORBIDDEN, "{receipt:?}");
@@ -281,14 +290,13 @@ async fn a_signed_webhook_needs_the_right_signature_and_a_repeated_delivery_id_d
 
     // CI polls the status URL; the rollout says a webhook started it.
     let rollout: Value = hooked
-        .op
-        .get(hooked.server.url(first.status_url.as_deref().unwrap()))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .json(
+            Method::GET,
+            first.status_url.as_deref().unwrap(),
+            None,
+            StatusCode::OK,
+        )
+        .await;
     assert_eq!(rollout["rollout"]["trigger"], "webhook", "{rollout}");
     assert_eq!(rollout["rollout"]["actor"], "webhook github", "{rollout}");
 
@@ -300,15 +308,7 @@ async fn a_signed_webhook_needs_the_right_signature_and_a_repeated_delivery_id_d
 
     // Rotation: the old secrets stop working at once.
     let path = format!("/api/v1/webhooks/{}/rotate", hook.webhook.id);
-    let rotated: CreatedWebhook = hooked
-        .op
-        .post(hooked.server.url(&path))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let rotated: CreatedWebhook = hooked.json(Method::POST, &path, None, StatusCode::OK).await;
     assert_ne!(rotated.secret, hook.secret);
     assert_ne!(rotated.signing_secret, hook.signing_secret);
     let v3 = json!({ "tag": "v3" }).to_string().into_bytes();
@@ -392,14 +392,8 @@ async fn operators_manage_webhooks_and_viewers_cannot_see_them() {
     }
 
     let list: Vec<Webhook> = hooked
-        .op
-        .get(hooked.server.url("/api/v1/services/web/webhooks"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .json(Method::GET, "/api/v1/services/web/webhooks", None, StatusCode::OK)
+        .await;
     assert_eq!(list, std::slice::from_ref(&hook.webhook));
     let body: Value = list.iter().map(|w| serde_json::to_value(w).unwrap()).collect();
     assert!(
@@ -417,21 +411,21 @@ async fn operators_manage_webhooks_and_viewers_cannot_see_them() {
         ),
         (json!({ "name": "ci" }), StatusCode::CONFLICT, "already"),
     ] {
-        let response = hooked
-            .op
-            .post(hooked.server.url("/api/v1/services/web/webhooks"))
-            .json(&body)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(response.status(), status, "{body}");
-        let text = response.text().await.unwrap();
+        let text = hooked
+            .call(
+                Method::POST,
+                "/api/v1/services/web/webhooks",
+                Some(body.clone()),
+                status,
+            )
+            .await;
         assert!(text.contains(says), "{body}: {text}");
     }
 
     let path = format!("/api/v1/webhooks/{}", hook.webhook.id);
-    let deleted = hooked.op.delete(hooked.server.url(&path)).send().await.unwrap();
-    assert_eq!(deleted.status(), StatusCode::NO_CONTENT);
+    hooked
+        .call(Method::DELETE, &path, None, StatusCode::NO_CONTENT)
+        .await;
     let gone = Client::new()
         .post(hooked.server.url(&hook.webhook.path))
         .bearer_auth(&hook.secret)
