@@ -13,7 +13,9 @@ Installs, each only when missing:
   - cargo-leptos 0.3.10 (about 25 minutes to compile on 2 cores)
   - wasm-bindgen-cli at exactly the version in Cargo.lock
   - wasm-opt from crates.io (Debian's binaryen breaks release builds)
-  - with --with-browser: chromium and chromium-driver (Debian packages)
+  - with --with-browser: chromium and chromium-driver (Debian packages),
+    and axe-core (the PyPI package axe-core-python) for the accessibility
+    check the browser tests run on every page
   - with --with-registry: docker-registry (Debian's package), for the
     webhook test that pushes to a real registry
 USAGE
@@ -76,6 +78,10 @@ if [ "$with_browser" = 1 ]; then
   if ! have chromium || ! have chromedriver; then
     step "installing chromium and chromium-driver"
     apt_install chromium chromium-driver
+  fi
+  if ! python3 -c 'import axe_core_python' 2>/dev/null; then
+    step "installing axe-core (axe-core-python from PyPI)"
+    python3 -m pip install --quiet --root-user-action=ignore axe-core-python==0.1.0
   fi
 fi
 

@@ -16,6 +16,9 @@ mod js {
 
         #[wasm_bindgen(catch, js_namespace = ["navigator", "clipboard"], js_name = writeText)]
         pub fn write_text(text: &str) -> Result<JsValue, JsValue>;
+
+        #[wasm_bindgen(catch, js_namespace = performance, js_name = mark)]
+        pub fn performance_mark(name: &str) -> Result<JsValue, JsValue>;
     }
 }
 
@@ -44,6 +47,20 @@ pub fn copy_to_clipboard(text: &str) -> bool {
     {
         let _ = text;
         false
+    }
+}
+
+/// Marks the moment the page became interactive in the browser's
+/// performance timeline (`performance.getEntriesByName(name)`), where
+/// developer tools and the browser tests read how long a first load took.
+pub fn mark_timing(name: &str) {
+    #[cfg(target_arch = "wasm32")]
+    {
+        let _ = js::performance_mark(name);
+    }
+    #[cfg(not(target_arch = "wasm32"))]
+    {
+        let _ = name;
     }
 }
 

@@ -51,16 +51,24 @@ impl Api {
     }
 
     pub async fn post(&self, path: &str, body: Value) -> Value {
+        self.send(reqwest::Method::POST, path, body).await
+    }
+
+    pub async fn put(&self, path: &str, body: Value) -> Value {
+        self.send(reqwest::Method::PUT, path, body).await
+    }
+
+    async fn send(&self, method: reqwest::Method, path: &str, body: Value) -> Value {
         let response = self
             .client
-            .post(format!("{}{path}", self.base))
+            .request(method.clone(), format!("{}{path}", self.base))
             .json(&body)
             .send()
             .await
-            .unwrap_or_else(|e| panic!("POST {path}: {e}"));
+            .unwrap_or_else(|e| panic!("{method} {path}: {e}"));
         let status = response.status();
         let body: Value = response.json().await.unwrap_or_default();
-        assert!(status.is_success(), "POST {path}: {status} {body}");
+        assert!(status.is_success(), "{method} {path}: {status} {body}");
         body
     }
 

@@ -36,6 +36,8 @@ impl Browser {
             .tempdir()
             .expect("create a browser profile dir");
         let capabilities = json!({
+            // Keeps the page's console for `console_errors`.
+            "goog:loggingPrefs": { "browser": "ALL" },
             "goog:chromeOptions": {
                 "binary": CHROMIUM,
                 "args": [
@@ -143,6 +145,22 @@ impl Browser {
     /// Waits until the wasm bundle has taken over the page.
     pub async fn wait_hydrated(&self) {
         self.wait_for_css(".app[data-hydrated='true']").await;
+    }
+
+    /// Waits for an element, giving the error instead of failing the test.
+    pub async fn try_wait_for_css(&self, selector: &str) -> Result<Element, String> {
+        self.client()
+            .wait()
+            .at_most(WAIT)
+            .for_element(Locator::Css(selector))
+            .await
+            .map_err(|e| e.to_string())
+    }
+
+    /// Logs out through the user menu and waits for the login page.
+    pub async fn logout(&self) {
+        self.click("#logout-button").await;
+        self.wait_for_css("#login-username").await;
     }
 
     pub async fn wait_for_css(&self, selector: &str) -> Element {
@@ -260,6 +278,41 @@ impl Browser {
         path
     }
 
+    /// The errors the page's console received since the last call (the
+    /// browser hands each entry out once): panics, failed requests,
+    /// hydration mismatches. Warnings and other levels are left out.
+    pub async fn console_errors(&self) -> Vec<String> {
+        let entries = self
+            .client()
+            .issue_cmd(BrowserLog)
+            .await
+            .unwrap_or_else(|e| panic!("read the browser's console log: {e}"));
+        entries
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|entry| entry["level"] == "SEVERE")
+            .map(|entry| entry["message"].as_str().unwrap_or_default().to_owned())
+            .collect()
+    }
+
+    /// Resizes the browser window (the page's viewport follows).
+    pub async fn set_window_size(&self, width: u32, height: u32) {
+        self.client()
+            .set_window_size(width, height)
+            .await
+            .unwrap_or_else(|e| panic!("resize the window to {width}x{height}: {e}"));
+    }
+
+    /// Runs `script` with a callback as its last argument and returns what
+    /// it passes to that callback.
+    pub async fn eval_async(&self, script: &str) -> serde_json::Value {
+        self.client()
+            .execute_async(script, vec![])
+            .await
+            .unwrap_or_else(|e| panic!("run async script: {e}"))
+    }
+
     /// Ends the session cleanly; dropping without it still kills everything.
     pub async fn close(mut self) {
         if let Some(client) = self.client.take() {
@@ -273,6 +326,21 @@ impl Drop for Browser {
         let _ = self.driver.kill();
         let _ = self.driver.wait();
         kill_browsers_using(self.profile.path());
+    }
+}
+
+/// chromedriver's (non-standard) command that hands out the page's console
+/// entries; W3C WebDriver has no such command.
+#[derive(Debug)]
+struct BrowserLog;
+
+impl fantoccini::wd::WebDriverCompatibleCommand for BrowserLog {
+    fn endpoint(&self, base_url: &url::Url, session_id: Option<&str>) -> Result<url::Url, url::ParseError> {
+        base_url.join(&format!("session/{}/se/log", session_id.unwrap_or_default()))
+    }
+
+    fn method_and_body(&self, _request_url: &url::Url) -> (http::Method, Option<String>) {
+        (http::Method::POST, Some(json!({ "type": "browser" }).to_string()))
     }
 }
 

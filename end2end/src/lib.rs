@@ -3,6 +3,7 @@
 //! chromedriver. Everything a test starts is stopped when its handle drops,
 //! also when the test fails.
 
+mod a11y;
 mod agent;
 mod api;
 mod browser;

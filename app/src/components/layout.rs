@@ -3,6 +3,7 @@ use leptos_router::components::A;
 use shoal_proto::auth::{Me, Role};
 
 use super::{auth::use_auth, user_menu::UserMenu};
+use crate::browser;
 
 /// The frame of every page: a header with the user menu, a navigation
 /// sidebar that folds away, and the page itself. Visitors who are not logged
@@ -15,9 +16,13 @@ pub fn Layout(children: Children) -> impl IntoView {
     };
     let (nav_open, set_nav_open) = signal(true);
     // Effects run only in the browser, so this attribute tells users and
-    // tests alike that the wasm bundle has taken over the page.
+    // tests alike that the wasm bundle has taken over the page; the timing
+    // mark says how long after navigation that happened.
     let (hydrated, set_hydrated) = signal(false);
-    Effect::new(move |_| set_hydrated.set(true));
+    Effect::new(move |_| {
+        set_hydrated.set(true);
+        browser::mark_timing("shoal-interactive");
+    });
 
     view! {
         <div
