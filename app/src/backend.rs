@@ -9,6 +9,7 @@ use std::sync::Arc;
 use leptos::prelude::*;
 use shoal_proto::{
     auth::{ApiToken, AuditPage, AuditQuery, CreatedApiToken, Me, NewApiToken, NewUser, User, UserChange},
+    dashboard::Dashboard,
     ingress::ServiceIngress,
     node::{JoinToken, JoinTokens, Node, NodeChange, NodeRole},
     service::{Revision, RevisionDiff, Rollout, RolloutDetail, Service, ServiceSpec, Task, TaskFilter},
@@ -19,6 +20,9 @@ use shoal_proto::{
 #[async_trait::async_trait]
 pub trait Backend: Send + Sync + 'static {
     async fn status(&self) -> Result<ServerStatus, ServerFnError>;
+    /// The cluster at a glance: nodes, services by health, rollouts, failing
+    /// tasks and recent cluster events.
+    async fn dashboard(&self) -> Result<Dashboard, ServerFnError>;
 
     /// The caller, or `None` when nobody is logged in.
     async fn me(&self) -> Result<Option<Me>, ServerFnError>;

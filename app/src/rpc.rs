@@ -6,6 +6,7 @@
 use leptos::prelude::*;
 use shoal_proto::{
     auth::{ApiToken, AuditPage, AuditQuery, CreatedApiToken, Me, Role, User, UserChange},
+    dashboard::Dashboard,
     ingress::ServiceIngress,
     node::{JoinToken, JoinTokens, Node, NodeChange, NodeRole},
     service::{Revision, RevisionDiff, Rollout, RolloutDetail, Service, ServiceSpec, Task, TaskFilter},
@@ -23,6 +24,11 @@ use shoal_proto::auth::{NewApiToken, NewUser};
 #[server(prefix = "/rpc")]
 pub async fn get_server_status() -> Result<ServerStatus, ServerFnError> {
     use_backend()?.status().await
+}
+
+#[server(prefix = "/rpc")]
+pub async fn get_dashboard() -> Result<Dashboard, ServerFnError> {
+    use_backend()?.dashboard().await
 }
 
 #[server(prefix = "/rpc")]

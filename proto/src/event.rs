@@ -6,6 +6,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::{
+    dashboard::ClusterEvent,
     node::Node,
     service::{Rollout, Service, Task},
 };
@@ -35,6 +36,10 @@ pub enum Event {
     /// A rollout started, advanced, paused, resumed or ended.
     #[serde(rename = "rollout.updated")]
     RolloutUpdated { rollout: Box<Rollout> },
+    /// A line was added to the cluster's recent history (a node went down
+    /// or came back, a rollout started or ended).
+    #[serde(rename = "cluster.event")]
+    ClusterEvent { event: ClusterEvent },
     /// The stream fell behind and skipped events: reload what is shown.
     #[serde(rename = "resync")]
     Resync,

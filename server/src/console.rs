@@ -13,6 +13,7 @@ use shoal_proto::{
         ApiToken, AuditPage, AuditQuery, CreatedApiToken, LoginRequest, Me, NewApiToken, NewUser, User,
         UserChange,
     },
+    dashboard::Dashboard,
     ingress::ServiceIngress,
     node::{JoinToken, JoinTokens, Node, NodeChange, NodeRole, RemoveNode, RoleChange},
     service::{Revision, RevisionDiff, Rollout, RolloutDetail, Service, ServiceSpec, Task, TaskFilter},
@@ -55,6 +56,11 @@ impl Backend for ConsoleBackend {
     async fn status(&self) -> Result<ServerStatus, ServerFnError> {
         caller_for::<rpc::GetServerStatus>()?;
         Ok(ops::status::status(&self.ctx))
+    }
+
+    async fn dashboard(&self) -> Result<Dashboard, ServerFnError> {
+        caller_for::<rpc::GetDashboard>()?;
+        ops::dashboard::summary(&self.ctx).await.map_err(fail)
     }
 
     async fn me(&self) -> Result<Option<Me>, ServerFnError> {

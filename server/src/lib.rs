@@ -10,6 +10,7 @@ pub mod dispatcher;
 pub mod error;
 pub mod events;
 pub mod gateway;
+pub mod history;
 pub mod hooks;
 pub mod http;
 pub mod ingress;

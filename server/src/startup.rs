@@ -102,6 +102,8 @@ impl Application {
                  (or run `shoal-server admin create --username NAME` on this host)"
             );
         }
+        // Listening before the agents connect, so no node's return is missed.
+        let history = crate::history::spawn(self.ctx.clone());
         let agents = tokio::spawn(self.gateway.run());
         let orchestrator = tokio::spawn(orchestrator::run(self.ctx.clone(), self.wakeups));
         let mesh = tokio::spawn(ingress::run(self.ctx.clone()));
@@ -115,6 +117,7 @@ impl Application {
         agents.abort();
         orchestrator.abort();
         mesh.abort();
+        history.abort();
         self.ctx.store.close().await;
         served.map_err(StartupError::Serve)
     }

@@ -4,6 +4,7 @@
 
 mod constraint;
 mod diff;
+mod health;
 mod rollout;
 mod spec;
 mod task;
@@ -13,6 +14,7 @@ mod view;
 
 pub use constraint::{Constraint, ConstraintAttr, ConstraintOp, Preference};
 pub use diff::{FieldChange, diff};
+pub use health::{HEALTH_KEYS, ServiceHealth, health_key_label};
 pub use rollout::*;
 pub use spec::*;
 pub use task::*;

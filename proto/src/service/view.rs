@@ -22,6 +22,13 @@ pub struct Service {
     /// The rollout running or paused right now.
     #[serde(default)]
     pub rollout: Option<super::Rollout>,
+    /// The newest rollout that ended (completed, rolled back, failed or
+    /// superseded): whether the last deploy went through.
+    #[serde(default)]
+    pub last_rollout: Option<super::Rollout>,
+    /// Why a task of the service waits for a node, while one does.
+    #[serde(default)]
+    pub pending_reason: Option<String>,
 }
 
 /// How a service's tasks are doing, for lists.

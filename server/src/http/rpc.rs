@@ -27,6 +27,7 @@ const ADMIN: Access = Access::Min(Role::Admin);
 /// Who may call each server function, by its URL path.
 pub const ACCESS: &[(&str, Access)] = &[
     (GetServerStatus::PATH, VIEWER),
+    (GetDashboard::PATH, VIEWER),
     (GetMe::PATH, Access::Public),
     (Login::PATH, Access::Public),
     (Logout::PATH, Access::Public),

@@ -4,6 +4,7 @@
 //! token's role, whose token it is) live here, with the audit records.
 
 pub mod audit;
+pub mod dashboard;
 pub mod ingress;
 pub mod join_tokens;
 pub mod nodes;

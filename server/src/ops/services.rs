@@ -24,8 +24,7 @@ pub async fn list(ctx: &Ctx) -> Result<Vec<Service>, AppError> {
     let mut services = Vec::new();
     for record in ctx.store.list_services().await? {
         let tasks = ctx.store.tasks_of_service(&record.id).await?;
-        let rollout = active_rollout(ctx, &record.id).await?;
-        services.push(view(record, &tasks, rollout));
+        services.push(view_of(ctx, record, &tasks).await?);
     }
     Ok(services)
 }
@@ -34,8 +33,19 @@ pub async fn list(ctx: &Ctx) -> Result<Vec<Service>, AppError> {
 pub async fn get(ctx: &Ctx, id_or_name: &str) -> Result<Service, AppError> {
     let record = find(ctx, id_or_name).await?;
     let tasks = ctx.store.tasks_of_service(&record.id).await?;
+    view_of(ctx, record, &tasks).await
+}
+
+/// The service as users see it, with its active and its last ended rollout.
+pub async fn view_of(ctx: &Ctx, record: ServiceRecord, tasks: &[TaskRecord]) -> Result<Service, AppError> {
     let rollout = active_rollout(ctx, &record.id).await?;
-    Ok(view(record, &tasks, rollout))
+    let last_rollout = match ctx.store.last_ended_rollout(&record.id).await? {
+        Some(rollout) => Some(super::rollouts::load_view(ctx, rollout).await?),
+        None => None,
+    };
+    let mut service = view(record, tasks, rollout);
+    service.last_rollout = last_rollout;
+    Ok(service)
 }
 
 pub async fn find(ctx: &Ctx, id_or_name: &str) -> Result<ServiceRecord, AppError> {
@@ -297,7 +307,7 @@ fn view(record: ServiceRecord, tasks: &[TaskRecord], rollout: Option<Rollout>) -
         Some(replicas) => replicas,
         None => tasks.iter().filter(live).count() as u64,
     };
-    let tasks = TaskCounts {
+    let counts = TaskCounts {
         desired,
         running: tasks
             .iter()
@@ -310,6 +320,13 @@ fn view(record: ServiceRecord, tasks: &[TaskRecord], rollout: Option<Rollout>) -
             .filter(|r| r.task.state == TaskState::Pending)
             .count() as u64,
     };
+    // The newest word on why a task waits: reasons change as nodes come and go.
+    let pending_reason = tasks
+        .iter()
+        .filter(live)
+        .filter(|r| r.task.state == TaskState::Pending)
+        .max_by_key(|r| r.task.updated_at)
+        .map(|r| r.task.message.clone());
     Service {
         id: record.id,
         name: record.name,
@@ -317,9 +334,11 @@ fn view(record: ServiceRecord, tasks: &[TaskRecord], rollout: Option<Rollout>) -
         spec: record.spec.masked(),
         created_at: record.created_at,
         updated_at: record.updated_at,
-        tasks,
+        tasks: counts,
         warnings: record.spec.warnings(),
         rollout,
+        last_rollout: None,
+        pending_reason,
     }
 }
 

@@ -3,6 +3,7 @@
 //! backend can share this code path.
 
 mod audit;
+mod cluster_events;
 mod join_tokens;
 mod nodes;
 mod rollouts;
@@ -16,6 +17,7 @@ mod webhooks;
 use std::{path::Path, str::FromStr};
 
 pub use audit::NewAuditEntry;
+pub use cluster_events::{CLUSTER_EVENTS_KEPT, NewClusterEvent};
 pub use join_tokens::JoinTokenRow;
 pub use nodes::{NewNodeRow, NodeRecord, RemovedNode};
 pub use rollouts::RolloutMove;

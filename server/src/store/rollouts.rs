@@ -139,6 +139,32 @@ impl Store {
         self.find_one(&sql, service_id, from_row).await
     }
 
+    /// The newest rollout of the service that has ended.
+    pub async fn last_ended_rollout(&self, service_id: &str) -> Result<Option<Rollout>, sqlx::Error> {
+        let sql = format!(
+            "SELECT {COLUMNS} FROM rollouts WHERE service_id = $1 AND ended_at IS NOT NULL \
+             ORDER BY ended_at DESC, started_at DESC LIMIT 1"
+        );
+        self.find_one(&sql, service_id, from_row).await
+    }
+
+    /// Every rollout running or paused, oldest first.
+    pub async fn active_rollouts(&self) -> Result<Vec<Rollout>, sqlx::Error> {
+        let sql = format!("SELECT {COLUMNS} FROM rollouts WHERE {ACTIVE} ORDER BY started_at, id");
+        let rows = sqlx::query(&sql).fetch_all(&self.pool).await?;
+        rows.iter().map(from_row).collect()
+    }
+
+    /// The `limit` rollouts that started or changed last, newest first.
+    pub async fn recent_rollouts(&self, limit: u64) -> Result<Vec<Rollout>, sqlx::Error> {
+        let sql = format!("SELECT {COLUMNS} FROM rollouts ORDER BY updated_at DESC, id LIMIT $1");
+        let rows = sqlx::query(&sql)
+            .bind(as_bigint(limit))
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(from_row).collect()
+    }
+
     /// Newest first.
     pub async fn rollouts_of_service(&self, service_id: &str) -> Result<Vec<Rollout>, sqlx::Error> {
         let sql =

@@ -4,6 +4,7 @@
 //! added without a decision about its access.
 
 mod accounts;
+mod dashboard;
 mod events;
 mod nodes;
 mod services;
@@ -51,6 +52,7 @@ pub fn routes() -> Vec<(ApiRoute, MethodRouter<AppState>)> {
         ),
         (route("GET", "/api/v1/me", VIEWER), get(accounts::me)),
         (route("GET", "/api/v1/status", VIEWER), get(accounts::status)),
+        (route("GET", "/api/v1/dashboard", VIEWER), get(dashboard::summary)),
         (route("GET", "/api/v1/users", ADMIN), get(accounts::list_users)),
         (route("POST", "/api/v1/users", ADMIN), post(accounts::create_user)),
         (route("GET", "/api/v1/users/{id}", ADMIN), get(accounts::get_user)),
