@@ -24,6 +24,12 @@ pub fn utc_or(millis: Option<Millis>, absent: &str) -> String {
     millis.map_or_else(|| absent.to_owned(), utc)
 }
 
+/// Memory in GiB with one decimal: `7.6 GiB`.
+pub fn gib(bytes: u64) -> String {
+    const GIB: f64 = 1024.0 * 1024.0 * 1024.0;
+    format!("{:.1} GiB", bytes as f64 / GIB)
+}
+
 /// Reads the value of an `<input type="datetime-local">` (`2026-11-25T21:04`,
 /// seconds optional) as a UTC moment.
 pub fn parse_datetime_local(value: &str) -> Option<Millis> {
@@ -105,6 +111,12 @@ mod tests {
         assert_eq!(utc(951_868_800_000), "2000-03-01 00:00:00 UTC");
         assert_eq!(utc(-1000), "1969-12-31 23:59:59 UTC");
         assert_eq!(utc_or(None, "never"), "never");
+    }
+
+    #[test]
+    fn memory_is_shown_in_gib() {
+        assert_eq!(gib(8 * 1024 * 1024 * 1024), "8.0 GiB");
+        assert_eq!(gib(1536 * 1024 * 1024), "1.5 GiB");
     }
 
     #[test]

@@ -1,6 +1,7 @@
 pub mod auth;
 pub mod badge;
 pub mod confirm;
+pub mod filters;
 pub mod form_error;
 pub mod layout;
 pub mod live;

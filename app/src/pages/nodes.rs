@@ -1,4 +1,4 @@
-use leptos::prelude::*;
+use leptos::{ev::SubmitEvent, prelude::*};
 use leptos_meta::Title;
 use shoal_proto::{
     auth::Role,
@@ -10,15 +10,18 @@ use crate::{
     components::{
         auth::use_auth,
         confirm::ConfirmButton,
+        filters::{matches_choice, matches_text, url_filters},
         form_error::{FormError, failure, user_message},
         live::live_changes,
     },
-    format::utc_or,
+    format::{gib, utc_or},
     rpc::{RemoveNode, RotateJoinToken, SetNodeRole, UpdateNode, get_join_tokens, list_nodes},
 };
 
 /// The cluster's nodes, live: the list reloads whenever the server's event
 /// stream reports a change, so a node going down shows without a reload.
+/// Filters by hostname, status and role live in the address
+/// (`?q=&status=&role=`).
 #[component]
 pub fn NodesPage() -> impl IntoView {
     let update = ServerAction::<UpdateNode>::new();
@@ -45,6 +48,7 @@ pub fn NodesPage() -> impl IntoView {
         |_| list_nodes(),
     );
     let role = use_auth().current().map_or(Role::Viewer, |me| me.role);
+    let filters = NodeFilters::from_address();
 
     view! {
         <Title text="Nodes" />
@@ -56,6 +60,7 @@ pub fn NodesPage() -> impl IntoView {
             <FormError message=failure(update.value()) id="nodes-update-error" />
             <FormError message=failure(remove.value()) id="nodes-remove-error" />
             <FormError message=failure(set_role.value()) id="nodes-role-error" />
+            <NodeFilterForm filters />
             <Transition fallback=|| view! { <p class="muted">"Loading nodes…"</p> }>
                 {move || Suspend::new(async move {
                     match nodes.await {
@@ -65,12 +70,117 @@ pub fn NodesPage() -> impl IntoView {
                             </p>
                         }
                             .into_any(),
-                        Ok(nodes) => view! { <NodesTable nodes role update remove set_role /> }.into_any(),
+                        Ok(nodes) => view! { <NodesTable nodes role update remove set_role filters /> }.into_any(),
                         Err(error) => view! { <p class="form-error">{user_message(&error)}</p> }.into_any(),
                     }
                 })}
             </Transition>
         </section>
+    }
+}
+
+/// What the nodes list is narrowed to: text in the hostname (or id,
+/// address), a status and a role; empty for "any".
+#[derive(Clone, Copy)]
+struct NodeFilters {
+    text: RwSignal<String>,
+    status: RwSignal<String>,
+    role: RwSignal<String>,
+}
+
+impl NodeFilters {
+    fn from_address() -> Self {
+        let [text, status, role] = url_filters("/nodes", ["q", "status", "role"]);
+        Self { text, status, role }
+    }
+
+    fn lets_through(&self, node: &NodeKey) -> bool {
+        matches_text(&self.text.get(), &[&node.hostname, &node.id, &node.address])
+            && matches_choice(&self.status.get(), node.status)
+            && matches_choice(&self.role.get(), node.role)
+    }
+}
+
+/// What a filter looks at in one node.
+#[derive(Clone)]
+struct NodeKey {
+    hostname: String,
+    id: String,
+    address: String,
+    status: &'static str,
+    role: &'static str,
+}
+
+impl NodeKey {
+    fn of(node: &Node) -> Self {
+        Self {
+            hostname: node.hostname.clone(),
+            id: node.id.clone(),
+            address: node.address.clone(),
+            status: node.status.as_str(),
+            role: node.role.as_str(),
+        }
+    }
+}
+
+/// A plain GET form, so Enter filters before the page is interactive too;
+/// afterwards every change filters in place.
+#[component]
+fn NodeFilterForm(filters: NodeFilters) -> impl IntoView {
+    let NodeFilters { text, status, role } = filters;
+    let choices = |chosen: RwSignal<String>, values: Vec<&'static str>| {
+        values
+            .into_iter()
+            .map(move |value| view! { <option value=value selected=move || chosen.get() == value>{value}</option> })
+            .collect_view()
+    };
+    let statuses = choices(status, NodeStatus::ALL.iter().map(|s| s.as_str()).collect());
+    let roles = choices(role, NodeRole::ALL.iter().map(|r| r.as_str()).collect());
+    view! {
+        <form
+            method="get"
+            action="/nodes"
+            class="panel filters list-filters"
+            id="nodes-filters"
+            role="search"
+            on:submit=move |event: SubmitEvent| event.prevent_default()
+        >
+            <div class="field">
+                <label for="nodes-filter">"Hostname"</label>
+                <input
+                    id="nodes-filter"
+                    name="q"
+                    type="search"
+                    placeholder="hostname, id or address"
+                    autocomplete="off"
+                    bind:value=text
+                />
+            </div>
+            <div class="field">
+                <label for="nodes-status-filter">"Status"</label>
+                <select
+                    id="nodes-status-filter"
+                    name="status"
+                    prop:value=move || status.get()
+                    on:change=move |event| status.set(event_target_value(&event))
+                >
+                    <option value="" selected=move || status.get().is_empty()>"any status"</option>
+                    {statuses}
+                </select>
+            </div>
+            <div class="field">
+                <label for="nodes-role-filter">"Role"</label>
+                <select
+                    id="nodes-role-filter"
+                    name="role"
+                    prop:value=move || role.get()
+                    on:change=move |event| role.set(event_target_value(&event))
+                >
+                    <option value="" selected=move || role.get().is_empty()>"any role"</option>
+                    {roles}
+                </select>
+            </div>
+        </form>
     }
 }
 
@@ -81,29 +191,40 @@ fn NodesTable(
     update: ServerAction<UpdateNode>,
     remove: ServerAction<RemoveNode>,
     set_role: ServerAction<SetNodeRole>,
+    filters: NodeFilters,
 ) -> impl IntoView {
+    let total = nodes.len();
+    let keys: Vec<NodeKey> = nodes.iter().map(NodeKey::of).collect();
+    let shown = Memo::new(move |_| keys.iter().filter(|key| filters.lets_through(key)).count());
     let rows = nodes
         .into_iter()
-        .map(|node| view! { <NodeRow node role update remove set_role /> })
+        .map(|node| view! { <NodeRow node role update remove set_role filters /> })
         .collect_view();
     view! {
-        <table class="table" id="nodes-table">
-            <thead>
-                <tr>
-                    <th>"Hostname"</th>
-                    <th>"Status"</th>
-                    <th>"Role"</th>
-                    <th>"Availability"</th>
-                    <th>"Platform"</th>
-                    <th>"Resources"</th>
-                    <th>"Engine / agent"</th>
-                    <th>"Labels"</th>
-                    <th>"Last heartbeat"</th>
-                    <th></th>
-                </tr>
-            </thead>
-            <tbody>{rows}</tbody>
-        </table>
+        <p class="muted small list-count" id="nodes-shown" aria-live="polite">
+            {move || match shown.get() {
+                n if n == total => format!("{total} node{}", if total == 1 { "" } else { "s" }),
+                0 => "No node matches these filters.".to_owned(),
+                n => format!("{n} of {total} nodes match."),
+            }}
+        </p>
+        <div class="table-wrap">
+            <table class="table stack" id="nodes-table">
+                <thead>
+                    <tr>
+                        <th scope="col">"Hostname"</th>
+                        <th scope="col">"Status"</th>
+                        <th scope="col">"Role"</th>
+                        <th scope="col">"Availability"</th>
+                        <th scope="col">"Machine"</th>
+                        <th scope="col">"Labels"</th>
+                        <th scope="col" class="col-optional">"Last heartbeat"</th>
+                        <th scope="col"><span class="visually-hidden">"Actions"</span></th>
+                    </tr>
+                </thead>
+                <tbody>{rows}</tbody>
+            </table>
+        </div>
     }
 }
 
@@ -114,9 +235,12 @@ fn NodeRow(
     update: ServerAction<UpdateNode>,
     remove: ServerAction<RemoveNode>,
     set_role: ServerAction<SetNodeRole>,
+    filters: NodeFilters,
 ) -> impl IntoView {
     let id = node.id.clone();
     let status = node.status;
+    let key = NodeKey::of(&node);
+    let hidden = move || !filters.lets_through(&key);
     let editable = role >= Role::Operator;
     let labels = view! { <NodeLabels node=node.clone() editable update /> };
     let node_role = if role >= Role::Admin {
@@ -124,6 +248,7 @@ fn NodeRow(
         view! {
             <select
                 class="node-role"
+                aria-label=format!("Role of {}", node.hostname)
                 on:change=move |ev| {
                     if let Ok(role) = event_target_value(&ev).parse::<NodeRole>() {
                         set_role.dispatch(SetNodeRole { id: id.clone(), role });
@@ -145,6 +270,7 @@ fn NodeRow(
         view! {
             <select
                 class="node-availability"
+                aria-label=format!("Availability of {}", node.hostname)
                 on:change=move |ev| {
                     if let Ok(availability) = event_target_value(&ev).parse::<Availability>() {
                         update.dispatch(UpdateNode {
@@ -184,20 +310,31 @@ fn NodeRow(
         }
     });
     view! {
-        <tr data-node=node.hostname.clone() data-status=status.as_str()>
-            <td>
+        <tr data-node=node.hostname.clone() data-status=status.as_str() hidden=hidden>
+            <td data-label="Hostname">
                 <strong>{node.hostname.clone()}</strong>
-                <div class="muted small"><code>{node.id.clone()}</code>" · "{node.address.clone()}</div>
+                <div class="muted small node-ids"><code>{node.id.clone()}</code>" · "{node.address.clone()}</div>
             </td>
-            <td><span class=format!("badge node-status status-{}", status.as_str())>{status.as_str()}</span></td>
-            <td>{node_role}</td>
-            <td>{availability}</td>
-            <td>{format!("{}/{}", node.platform.os, node.platform.arch)}</td>
-            <td>{format!("{} CPU · {}", node.resources.cpus, format_bytes(node.resources.memory_bytes))}</td>
-            <td>{format!("{} / {}", node.engine_version, node.agent_version)}</td>
-            <td>{labels}</td>
-            <td>{utc_or(node.last_heartbeat_at, "never")}</td>
-            <td>{remove_button}</td>
+            <td data-label="Status">
+                <span class=format!("badge node-status status-{}", status.as_str())>{status.as_str()}</span>
+            </td>
+            <td data-label="Role">{node_role}</td>
+            <td data-label="Availability">{availability}</td>
+            <td data-label="Machine">
+                {format!("{} CPU · {}", node.resources.cpus, gib(node.resources.memory_bytes))}
+                <div class="muted small">
+                    {format!(
+                        "{}/{} · engine {} · agent {}",
+                        node.platform.os,
+                        node.platform.arch,
+                        node.engine_version,
+                        node.agent_version,
+                    )}
+                </div>
+            </td>
+            <td data-label="Labels">{labels}</td>
+            <td class="heartbeat col-optional" data-label="Last heartbeat">{utc_or(node.last_heartbeat_at, "never")}</td>
+            <td class="actions">{remove_button}</td>
         </tr>
     }
 }
@@ -220,6 +357,7 @@ fn NodeLabels(node: Node, editable: bool, update: ServerAction<UpdateNode>) -> i
         .into_iter()
         .map(|(key, value)| {
             let remove_key = key.clone();
+            let remove_label = format!("Remove label {key}");
             view! {
                 <span class="label-chip">
                     {format!("{key}={value}")}
@@ -228,6 +366,7 @@ fn NodeLabels(node: Node, editable: bool, update: ServerAction<UpdateNode>) -> i
                             type="button"
                             class="label-remove"
                             title="Remove this label"
+                            aria-label=remove_label
                             on:click=move |_| patch(LabelsPatch { add: Default::default(), remove: vec![remove_key.clone()] })
                         >
                             "×"
@@ -317,21 +456,5 @@ fn JoinCommand(token: JoinToken, rotate: ServerAction<RotateJoinToken>) -> impl 
                 }
             />
         </div>
-    }
-}
-
-fn format_bytes(bytes: u64) -> String {
-    const GIB: f64 = 1024.0 * 1024.0 * 1024.0;
-    format!("{:.1} GiB", bytes as f64 / GIB)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::format_bytes;
-
-    #[test]
-    fn memory_is_shown_in_gib() {
-        assert_eq!(format_bytes(8 * 1024 * 1024 * 1024), "8.0 GiB");
-        assert_eq!(format_bytes(1536 * 1024 * 1024), "1.5 GiB");
     }
 }

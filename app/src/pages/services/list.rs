@@ -1,26 +1,40 @@
-use leptos::prelude::*;
+use leptos::{ev::SubmitEvent, prelude::*};
 use leptos_meta::Title;
 use leptos_router::components::A;
-use shoal_proto::{auth::Role, event::Event, service::Service};
+use shoal_proto::{
+    auth::Role,
+    event::Event,
+    service::{HEALTH_KEYS, Service, ServiceHealth, health_key_label},
+};
 
 use super::{fields::Choice, service_href};
 use crate::{
-    components::{auth::use_auth, form_error::user_message, live::live_changes},
+    components::{
+        auth::use_auth,
+        filters::{matches_choice, matches_text, url_filters},
+        form_error::user_message,
+        live::live_changes,
+    },
     format::utc,
     rpc::list_services,
 };
 
-/// Every service with how its tasks are doing, live: task changes move the
-/// counts without a reload.
+/// Every service with what is happening to it, live: task and rollout
+/// changes move the counts and the state without a reload. Filters by name
+/// or image and by state live in the address (`?q=&state=`).
 #[component]
 pub fn ServicesPage() -> impl IntoView {
     let changes = live_changes(|event| {
         matches!(
             event,
-            Event::ServiceUpdated { .. } | Event::ServiceRemoved { .. } | Event::TaskUpdated { .. }
+            Event::ServiceUpdated { .. }
+                | Event::ServiceRemoved { .. }
+                | Event::TaskUpdated { .. }
+                | Event::RolloutUpdated { .. }
         )
     });
     let services = Resource::new(move || changes.get(), |_| list_services());
+    let [text, state] = url_filters("/services", ["q", "state"]);
     let operator = use_auth().current().is_some_and(|me| me.role >= Role::Operator);
 
     view! {
@@ -30,6 +44,7 @@ pub fn ServicesPage() -> impl IntoView {
                 <h1>"Services"</h1>
                 {operator.then(|| view! { <A href="/services/new" attr:class="button" attr:id="service-new">"New service"</A> })}
             </div>
+            <ServiceFilters text state />
             <Transition fallback=|| view! { <p class="muted">"Loading services…"</p> }>
                 {move || Suspend::new(async move {
                     match services.await {
@@ -39,7 +54,7 @@ pub fn ServicesPage() -> impl IntoView {
                             </p>
                         }
                             .into_any(),
-                        Ok(services) => view! { <ServicesTable services /> }.into_any(),
+                        Ok(services) => view! { <ServicesTable services text state /> }.into_any(),
                         Err(error) => view! { <p class="form-error">{user_message(&error)}</p> }.into_any(),
                     }
                 })}
@@ -48,23 +63,95 @@ pub fn ServicesPage() -> impl IntoView {
     }
 }
 
+/// A plain GET form, so Enter filters before the page is interactive too;
+/// afterwards every keystroke filters in place.
 #[component]
-fn ServicesTable(services: Vec<Service>) -> impl IntoView {
-    let rows = services
-        .into_iter()
-        .map(|service| view! { <ServiceRow service /> })
+fn ServiceFilters(text: RwSignal<String>, state: RwSignal<String>) -> impl IntoView {
+    let options = HEALTH_KEYS
+        .iter()
+        .map(|key| {
+            view! { <option value=*key selected=move || state.get() == *key>{health_key_label(key)}</option> }
+        })
         .collect_view();
     view! {
+        <form
+            method="get"
+            action="/services"
+            class="panel filters list-filters"
+            id="services-filters"
+            role="search"
+            on:submit=move |event: SubmitEvent| event.prevent_default()
+        >
+            <div class="field">
+                <label for="services-filter">"Name or image"</label>
+                <input
+                    id="services-filter"
+                    name="q"
+                    type="search"
+                    placeholder="web, shoal-demo:v2…"
+                    autocomplete="off"
+                    bind:value=text
+                />
+            </div>
+            <div class="field">
+                <label for="services-state-filter">"State"</label>
+                <select
+                    id="services-state-filter"
+                    name="state"
+                    prop:value=move || state.get()
+                    on:change=move |event| state.set(event_target_value(&event))
+                >
+                    <option value="" selected=move || state.get().is_empty()>"any state"</option>
+                    {options}
+                </select>
+            </div>
+        </form>
+    }
+}
+
+#[component]
+fn ServicesTable(services: Vec<Service>, text: RwSignal<String>, state: RwSignal<String>) -> impl IntoView {
+    let total = services.len();
+    let rows: Vec<(Service, ServiceHealth)> = services
+        .into_iter()
+        .map(|service| {
+            let health = service.health();
+            (service, health)
+        })
+        .collect();
+    // What each row is matched on, kept for the counter.
+    let keys: Vec<(String, String, &'static str)> = rows
+        .iter()
+        .map(|(service, health)| (service.name.clone(), service.spec.image.clone(), health.key()))
+        .collect();
+    let shown = Memo::new(move |_| {
+        let (typed, chosen) = (text.get(), state.get());
+        keys.iter()
+            .filter(|(name, image, key)| matches_text(&typed, &[name, image]) && matches_choice(&chosen, key))
+            .count()
+    });
+    let rows = rows
+        .into_iter()
+        .map(|(service, health)| view! { <ServiceRow service health text state /> })
+        .collect_view();
+    view! {
+        <p class="muted small list-count" id="services-shown" aria-live="polite">
+            {move || match shown.get() {
+                n if n == total => format!("{total} service{}", if total == 1 { "" } else { "s" }),
+                0 => "No service matches these filters.".to_owned(),
+                n => format!("{n} of {total} services match."),
+            }}
+        </p>
         <div class="table-wrap">
-            <table class="table" id="services-table">
+            <table class="table stack" id="services-table">
                 <thead>
                     <tr>
-                        <th>"Name"</th>
-                        <th>"Image"</th>
-                        <th>"Mode"</th>
-                        <th>"Running"</th>
-                        <th>"Pending"</th>
-                        <th>"Updated"</th>
+                        <th scope="col">"Name"</th>
+                        <th scope="col">"Image"</th>
+                        <th scope="col">"State"</th>
+                        <th scope="col">"Running"</th>
+                        <th scope="col" class="col-optional">"Mode"</th>
+                        <th scope="col" class="col-optional">"Updated"</th>
                     </tr>
                 </thead>
                 <tbody>{rows}</tbody>
@@ -74,22 +161,45 @@ fn ServicesTable(services: Vec<Service>) -> impl IntoView {
 }
 
 #[component]
-fn ServiceRow(service: Service) -> impl IntoView {
+fn ServiceRow(
+    service: Service,
+    health: ServiceHealth,
+    text: RwSignal<String>,
+    state: RwSignal<String>,
+) -> impl IntoView {
     let counts = service.tasks;
     let complete = counts.running >= counts.desired;
-    let name = service.name.clone();
+    let key = health.key();
+    let (name, image) = (service.name.clone(), service.spec.image.clone());
+    let hidden = move || !(matches_text(&text.get(), &[&name, &image]) && matches_choice(&state.get(), key));
+    let link_text = service.name.clone();
     view! {
-        <tr data-service=service.name.clone()>
-            <td class="strong">
-                <A href=service_href(&service.id)>{name}</A>
+        <tr data-service=service.name.clone() data-state=key hidden=hidden>
+            <td class="strong" data-label="Name">
+                <A href=service_href(&service.id)>{link_text}</A>
             </td>
-            <td><code>{service.spec.image.clone()}</code></td>
-            <td>{service.spec.mode.name()}</td>
-            <td class="replicas" class:short=!complete>{format!("{} / {}", counts.running, counts.desired)}</td>
-            <td>
-                {(counts.pending > 0).then(|| view! { <span class="badge task-state state-pending">{counts.pending}</span> })}
+            <td class="image" data-label="Image"><code>{service.spec.image.clone()}</code></td>
+            <td class="service-state" data-label="State">
+                <ServiceState health />
             </td>
-            <td class="time">{utc(service.updated_at)}</td>
+            <td class="replicas" class:short=!complete data-label="Running">
+                {format!("{} / {}", counts.running, counts.desired)}
+                {(counts.pending > 0).then(|| view! { " " <span class="badge task-state state-pending">{format!("{} pending", counts.pending)}</span> })}
+            </td>
+            <td class="col-optional" data-label="Mode">{service.spec.mode.name()}</td>
+            <td class="time col-optional" data-label="Updated">{utc(service.updated_at)}</td>
         </tr>
+    }
+}
+
+/// A service's state as a word (never colour alone) and, when there is one,
+/// the reason in words beside it.
+#[component]
+pub fn ServiceState(health: ServiceHealth) -> impl IntoView {
+    let key = health.key();
+    let reason = health.reason().map(str::to_owned);
+    view! {
+        <span class=format!("badge health health-{key}") title=reason.clone()>{health.label()}</span>
+        {reason.map(|reason| view! { <span class="state-reason">{reason}</span> })}
     }
 }

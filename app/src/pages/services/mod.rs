@@ -16,7 +16,7 @@ mod words;
 
 pub use detail::ServicePage;
 pub use edit::{EditServicePage, NewServicePage};
-pub use list::ServicesPage;
+pub use list::{ServiceState, ServicesPage};
 
 /// The service's page; the id keeps working when the service is renamed.
 fn service_href(id: &str) -> String {

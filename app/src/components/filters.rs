@@ -1,0 +1,74 @@
+//! Filters of a list kept in the address (`/services?q=web&state=paused`),
+//! so a reload or a shared link shows the same filtered list. The address is
+//! read once when the page is built — the server render and the browser's
+//! first render see the same address, so they agree — and the filters then
+//! live in signals the inputs change; each change replaces the address
+//! without adding a history entry or reloading anything.
+
+use leptos::prelude::*;
+use leptos_router::{
+    NavigateOptions,
+    hooks::{use_navigate, use_query_map},
+};
+
+use crate::url;
+
+/// One signal per query key, in the order given, for the list at `path`.
+pub fn url_filters<const N: usize>(path: &'static str, keys: [&'static str; N]) -> [RwSignal<String>; N] {
+    let query = use_query_map();
+    let fields =
+        keys.map(|key| RwSignal::new(query.with_untracked(|query| query.get(key).unwrap_or_default())));
+    let navigate = use_navigate();
+    Effect::watch(
+        move || fields.map(|field| field.get()),
+        move |values, _, _| {
+            let pairs: Vec<(&str, &str)> = keys
+                .iter()
+                .zip(values.iter())
+                .map(|(key, value)| (*key, value.trim()))
+                .collect();
+            navigate(
+                &url::with_query(path, &pairs),
+                NavigateOptions {
+                    replace: true,
+                    scroll: false,
+                    ..Default::default()
+                },
+            );
+        },
+        false,
+    );
+    fields
+}
+
+/// Whether `text` contains what was typed, ignoring case and the blanks
+/// around it; an empty filter matches everything.
+pub fn matches_text(typed: &str, texts: &[&str]) -> bool {
+    let typed = typed.trim().to_lowercase();
+    typed.is_empty() || texts.iter().any(|text| text.to_lowercase().contains(&typed))
+}
+
+/// Whether a choice filter (empty for "any") lets `value` through.
+pub fn matches_choice(chosen: &str, value: &str) -> bool {
+    chosen.is_empty() || chosen == value
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn typed_text_matches_any_field_ignoring_case() {
+        assert!(matches_text("", &["web"]));
+        assert!(matches_text("  WEB ", &["api", "my-web-1"]));
+        assert!(matches_text("demo:v2", &["web", "shoal-demo:v2"]));
+        assert!(!matches_text("db", &["web", "shoal-demo:v2"]));
+    }
+
+    #[test]
+    fn an_empty_choice_lets_everything_through() {
+        assert!(matches_choice("", "paused"));
+        assert!(matches_choice("paused", "paused"));
+        assert!(!matches_choice("running", "paused"));
+    }
+}
