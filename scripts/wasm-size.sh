@@ -1,0 +1,64 @@
+#!/usr/bin/env bash
+# Prints the size of the console's wasm as browsers download it: raw and
+# gzipped (gzip -9), for every file in target/site/pkg, as built by
+# `cargo leptos build --release` (run that first, or pass --build).
+#
+#   scripts/wasm-size.sh              sizes of target/site/pkg/*
+#   scripts/wasm-size.sh --build      cargo leptos build --release first
+#   scripts/wasm-size.sh --breakdown  also where the bytes go, by crate: runs
+#                                     wasm-bindgen and wasm-opt (the flags
+#                                     cargo-leptos uses, plus -g to keep the
+#                                     function names) on the cargo output in
+#                                     target/front, then scripts/wasm-breakdown.py
+#
+# SHOAL_TARGET_DIR moves target/ (e.g. a private CARGO_TARGET_DIR).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export PATH="$HOME/.cargo/bin:$PATH"
+
+build=0
+breakdown=0
+for arg in "$@"; do
+  case "$arg" in
+    --build) build=1 ;;
+    --breakdown) breakdown=1 ;;
+    -h|--help) sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    *) echo "wasm-size: unknown argument $arg" >&2; exit 2 ;;
+  esac
+done
+
+target="${SHOAL_TARGET_DIR:-target}"
+if [ "$build" = 1 ]; then
+  cargo leptos build --release
+fi
+
+pkg="$target/site/pkg"
+shopt -s nullglob
+files=("$pkg"/*.wasm "$pkg"/*.js)
+if [ ${#files[@]} -eq 0 ]; then
+  echo "wasm-size: nothing in $pkg: run 'cargo leptos build --release' (or pass --build)" >&2
+  exit 1
+fi
+
+printf '%-40s %12s %12s\n' file raw gzip-9
+for file in "${files[@]}"; do
+  raw=$(wc -c <"$file")
+  gz=$(gzip -9 -c "$file" | wc -c)
+  printf '%-40s %12s %12s   (%d KB raw, %d KB gzipped)\n' "$file" "$raw" "$gz" $(((raw + 512) / 1024)) $(((gz + 512) / 1024))
+done
+
+if [ "$breakdown" = 1 ]; then
+  input="$target/front/wasm32-unknown-unknown/wasm-release/shoal_frontend.wasm"
+  if [ ! -f "$input" ]; then
+    echo "wasm-size: $input is missing: run 'cargo leptos build --release'" >&2
+    exit 1
+  fi
+  work=$(mktemp -d)
+  trap 'rm -rf "$work"' EXIT
+  wasm-bindgen --target web --out-dir "$work" "$input"
+  # The flags cargo-leptos 0.3.10 passes to wasm-opt, plus -g for the names.
+  wasm-opt -Oz --enable-bulk-memory --enable-nontrapping-float-to-int -g \
+    "$work/shoal_frontend_bg.wasm" -o "$work/named.wasm"
+  echo
+  python3 scripts/wasm-breakdown.py "$work/named.wasm" --top "${SHOAL_BREAKDOWN_TOP:-30}"
+fi
