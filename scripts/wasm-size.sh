@@ -56,8 +56,8 @@ if [ "$breakdown" = 1 ]; then
   work=$(mktemp -d)
   trap 'rm -rf "$work"' EXIT
   wasm-bindgen --target web --out-dir "$work" "$input"
-  # The flags cargo-leptos 0.3.10 passes to wasm-opt, plus -g for the names.
-  wasm-opt -Oz --enable-bulk-memory --enable-nontrapping-float-to-int -g \
+  # The flags Cargo.toml has cargo-leptos pass to wasm-opt, plus -g for the names.
+  wasm-opt -Oz --one-caller-inline-max-function-size=0 --enable-bulk-memory --enable-nontrapping-float-to-int -g \
     "$work/shoal_frontend_bg.wasm" -o "$work/named.wasm"
   echo
   python3 scripts/wasm-breakdown.py "$work/named.wasm" --top "${SHOAL_BREAKDOWN_TOP:-30}"
