@@ -17,6 +17,12 @@ use shoal_proto::{
     webhook::{CreatedWebhook, Delivery, NewWebhook, Webhook, WebhookChange},
 };
 
+/// The logged-in user of a console page request, resolved by the server
+/// before the page renders and put into the request's extensions: the
+/// console's guards and menus decide from it without waiting.
+#[derive(Clone, Debug)]
+pub struct SignedIn(pub Option<shoal_proto::auth::Me>);
+
 #[async_trait::async_trait]
 pub trait Backend: Send + Sync + 'static {
     async fn status(&self) -> Result<ServerStatus, ServerFnError>;
@@ -24,8 +30,6 @@ pub trait Backend: Send + Sync + 'static {
     /// tasks and recent cluster events.
     async fn dashboard(&self) -> Result<Dashboard, ServerFnError>;
 
-    /// The caller, or `None` when nobody is logged in.
-    async fn me(&self) -> Result<Option<Me>, ServerFnError>;
     async fn login(&self, username: String, password: String) -> Result<Me, ServerFnError>;
     async fn logout(&self) -> Result<(), ServerFnError>;
     /// Whether a first-admin setup link's token is still usable.

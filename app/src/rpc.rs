@@ -33,11 +33,6 @@ pub async fn get_dashboard() -> Result<Dashboard, ServerFnError> {
 }
 
 #[server(prefix = "/rpc", output = JsonText)]
-pub async fn get_me() -> Result<Option<Me>, ServerFnError> {
-    use_backend()?.me().await
-}
-
-#[server(prefix = "/rpc", output = JsonText)]
 pub async fn login(username: String, password: String) -> Result<Me, ServerFnError> {
     use_backend()?.login(username, password).await
 }

@@ -63,11 +63,6 @@ impl Backend for ConsoleBackend {
         ops::dashboard::summary(&self.ctx).await.map_err(fail)
     }
 
-    async fn me(&self) -> Result<Option<Me>, ServerFnError> {
-        let caller = caller_for::<rpc::GetMe>()?;
-        ops::session::me(&self.ctx, &caller).await.map_err(fail)
-    }
-
     async fn login(&self, username: String, password: String) -> Result<Me, ServerFnError> {
         let caller = caller_for::<rpc::Login>()?;
         ops::session::login(&self.ctx, &caller, LoginRequest { username, password })

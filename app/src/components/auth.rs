@@ -3,40 +3,72 @@
 //! role of every call on its own.
 
 use leptos::prelude::*;
+use leptos_meta::Title;
 use leptos_router::{NavigateOptions, components::Redirect, hooks::use_location};
 use shoal_proto::auth::{Me, Role};
 
-use crate::{components::form_error::user_message, rpc::get_me, url};
+use crate::url;
 
-type MeResource = Resource<Result<Option<Me>, ServerFnError>>;
+/// The `<meta>` in the page's head that carries the logged-in user from the
+/// server's render to the browser.
+pub const SIGNED_IN_META: &str = "shoal-signed-in";
 
-/// The logged-in user, loaded once per page load.
+/// The logged-in user, known from the first line the page renders: the
+/// server resolves the session before rendering and writes the user into
+/// the page's head, where the browser reads it before hydrating. Nothing
+/// waits for it, so the pages under the guards are built once, in the same
+/// order on both sides, and their resources hydrate from the right data.
 #[derive(Clone, Copy)]
 pub struct Auth {
-    me: MeResource,
+    me: RwSignal<Option<Me>>,
 }
 
 impl Auth {
     pub fn provide() {
         provide_context(Auth {
-            me: Resource::new(|| (), |_| get_me()),
+            me: RwSignal::new(signed_in_at_load()),
         });
     }
 
-    /// Loads the user again: a login or setup has just changed the session.
-    pub fn refresh(self) {
-        self.me.refetch();
+    /// A login or setup has just made a session for `me`.
+    pub fn signed_in(self, me: Me) {
+        self.me.set(Some(me));
     }
 
-    /// The user as last loaded, without subscribing: the guards rebuild the
+    /// The user as last known, without subscribing: the guards rebuild the
     /// pages below them when the user changes.
     pub fn current(self) -> Option<Me> {
-        self.me.get_untracked().and_then(Result::ok).flatten()
+        self.me.get_untracked()
     }
 
-    pub async fn resolve(self) -> Result<Option<Me>, ServerFnError> {
-        self.me.await
+    /// The user, subscribing the caller to changes.
+    pub fn get(self) -> Option<Me> {
+        self.me.get()
     }
+}
+
+/// The user the server resolved for this request (see `backend::SignedIn`).
+#[cfg(feature = "ssr")]
+fn signed_in_at_load() -> Option<Me> {
+    use_context::<http::request::Parts>()
+        .and_then(|parts| parts.extensions.get::<crate::backend::SignedIn>().cloned())
+        .and_then(|signed_in| signed_in.0)
+}
+
+/// The user the server wrote into the page's head.
+#[cfg(not(feature = "ssr"))]
+fn signed_in_at_load() -> Option<Me> {
+    let meta = document()
+        .query_selector(&format!("meta[name='{SIGNED_IN_META}']"))
+        .ok()
+        .flatten()?;
+    serde_json::from_str(&meta.get_attribute("content")?).ok()
+}
+
+/// The `content` of the head's `<meta>` for the user of this request.
+#[cfg(feature = "ssr")]
+pub fn signed_in_meta() -> String {
+    serde_json::to_string(&signed_in_at_load()).unwrap_or_else(|_| "null".to_owned())
 }
 
 pub fn use_auth() -> Auth {
@@ -65,31 +97,23 @@ pub fn RequireRole(role: Role, children: ChildrenFn) -> impl IntoView {
         })
     });
     let login = url::login_then(&here);
+    // A full page load is answered with a real `302`, before the first byte.
     #[cfg(feature = "ssr")]
-    redirect_before_first_byte(auth, false, login.clone());
+    if auth.current().is_none() {
+        leptos_axum::redirect(&login);
+    }
 
-    view! {
-        <Transition fallback=|| view! { <p class="muted">"Loading…"</p> }>
-            {move || {
-                let (children, login) = (children.clone(), login.clone());
-                Suspend::new(async move {
-                    match auth.resolve().await {
-                        Ok(Some(me)) if me.role >= role => children().into_any(),
-                        Ok(Some(_)) => view! { <Forbidden role /> }.into_any(),
-                        Ok(None) => view! { <Redirect path=login options=replace() /> }.into_any(),
-                        Err(error) => {
-                            view! { <p class="form-error">{user_message(&error)}</p> }.into_any()
-                        }
-                    }
-                })
-            }}
-        </Transition>
+    move || match auth.get() {
+        Some(me) if me.role >= role => children().into_any(),
+        Some(_) => view! { <Forbidden role /> }.into_any(),
+        None => view! { <Redirect path=login.clone() options=replace() /> }.into_any(),
     }
 }
 
 #[component]
 fn Forbidden(role: Role) -> impl IntoView {
     view! {
+        <Title text="Not allowed" />
         <section class="page">
             <div class="notice" id="forbidden">
                 <h1>"Not allowed"</h1>
@@ -107,38 +131,13 @@ fn Forbidden(role: Role) -> impl IntoView {
 pub fn LeaveWhenLoggedIn(to: String) -> impl IntoView {
     let auth = use_auth();
     #[cfg(feature = "ssr")]
-    redirect_before_first_byte(auth, true, to.clone());
-
-    view! {
-        <Transition>
-            {move || {
-                let to = to.clone();
-                Suspend::new(async move {
-                    matches!(auth.resolve().await, Ok(Some(_)))
-                        .then(|| view! { <Redirect path=to options=replace() /> })
-                })
-            }}
-        </Transition>
+    if auth.current().is_some() {
+        leptos_axum::redirect(&to);
     }
-}
 
-/// Answers a full page load with a real `302` to `path` when the visitor's
-/// logged-in state is `logged_in`. A `<Redirect/>` inside a `<Suspense/>`
-/// runs after the status line has been streamed, so the decision is made in
-/// a future that the response waits for before its first byte.
-#[cfg(feature = "ssr")]
-fn redirect_before_first_byte(auth: Auth, logged_in: bool, path: String) {
-    use std::future::IntoFuture;
-
-    let (Some(owner), Some(shared)) = (Owner::current(), Owner::current_shared_context()) else {
-        return;
-    };
-    let me = auth.me.into_future();
-    shared.defer_stream(Box::pin(async move {
-        if let Ok(me) = me.await
-            && me.is_some() == logged_in
-        {
-            owner.with(|| leptos_axum::redirect(&path));
-        }
-    }));
+    move || {
+        auth.get()
+            .is_some()
+            .then(|| view! { <Redirect path=to.clone() options=replace() /> })
+    }
 }

@@ -1,6 +1,6 @@
 use leptos::prelude::*;
 use leptos_router::components::A;
-use shoal_proto::auth::{Me, Role};
+use shoal_proto::auth::Role;
 
 use super::{auth::use_auth, user_menu::UserMenu};
 use crate::browser;
@@ -11,9 +11,6 @@ use crate::browser;
 #[component]
 pub fn Layout(children: Children) -> impl IntoView {
     let auth = use_auth();
-    let signed_in = move |render: fn(Me) -> AnyView| {
-        Suspend::new(async move { auth.resolve().await.ok().flatten().map(render) })
-    };
     let (nav_open, set_nav_open) = signal(true);
     // Effects run only in the browser, so this attribute tells users and
     // tests alike that the wasm bundle has taken over the page; the timing
@@ -45,10 +42,10 @@ pub fn Layout(children: Children) -> impl IntoView {
                     "Shoal"
                 </A>
                 <span class="spacer"></span>
-                <Transition>{move || signed_in(|me| view! { <UserMenu me /> }.into_any())}</Transition>
+                {move || auth.get().map(|me| view! { <UserMenu me /> })}
             </header>
             <nav id="sidebar" class="sidebar" aria-label="Main">
-                <Transition>{move || signed_in(|me| view! { <NavLinks role=me.role /> }.into_any())}</Transition>
+                {move || auth.get().map(|me| view! { <NavLinks role=me.role /> })}
             </nav>
             <main class="content">{children()}</main>
         </div>

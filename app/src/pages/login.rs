@@ -22,8 +22,8 @@ pub fn LoginPage() -> impl IntoView {
     // The new session cookie is in place: loading the user again lets the
     // layout show the menu and `LeaveWhenLoggedIn` move on to `next`.
     Effect::new(move |_| {
-        if matches!(login.value().get(), Some(Ok(_))) {
-            auth.refresh();
+        if let Some(Ok(me)) = login.value().get() {
+            auth.signed_in(me);
         }
     });
 

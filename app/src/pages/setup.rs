@@ -83,8 +83,8 @@ fn SetupForm(token: String) -> impl IntoView {
     let repeated = RwSignal::new(String::new());
     let problem = RwSignal::new(None::<String>);
     Effect::new(move |_| {
-        if matches!(setup.value().get(), Some(Ok(_))) {
-            auth.refresh();
+        if let Some(Ok(me)) = setup.value().get() {
+            auth.signed_in(me);
         }
     });
     // Said while typing, so the form is right before it is sent.

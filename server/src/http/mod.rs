@@ -7,6 +7,7 @@ mod extract;
 mod health;
 mod hooks;
 pub mod rpc;
+mod signed_in;
 
 use std::sync::Arc;
 
@@ -56,6 +57,10 @@ pub fn router(state: AppState, sessions: SessionManagerLayer<SqliteStore>) -> Ro
             shell,
         ))
         .layer(middleware::from_fn(rpc::guard))
+        .layer(middleware::from_fn_with_state(
+            state.ctx.clone(),
+            signed_in::attach,
+        ))
         .layer(middleware::from_fn_with_state(
             state.ctx.clone(),
             session::authenticate,

@@ -28,7 +28,6 @@ const ADMIN: Access = Access::Min(Role::Admin);
 pub const ACCESS: &[(&str, Access)] = &[
     (GetServerStatus::PATH, VIEWER),
     (GetDashboard::PATH, VIEWER),
-    (GetMe::PATH, Access::Public),
     (Login::PATH, Access::Public),
     (Logout::PATH, Access::Public),
     (CheckSetupToken::PATH, Access::Public),

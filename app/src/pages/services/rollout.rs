@@ -9,7 +9,7 @@
 
 use leptos::prelude::*;
 use shoal_proto::service::{
-    Rollout, RolloutEvent, RolloutState, SlotProgress, SlotStatus, TaskBrief, UpdateOrder,
+    Rollout, RolloutDetail, RolloutEvent, RolloutState, SlotProgress, SlotStatus, TaskBrief, UpdateOrder,
 };
 
 use super::tasks::{TaskHealth, TaskStateBadge};
@@ -33,6 +33,12 @@ struct Levers {
 /// The newest rollout of service `id` (or name), running or ended; nothing
 /// for a service that never had one. `moved` ticks when a rollout starts or
 /// changes state, `progressed` with each of its steps.
+///
+/// Both resources are made here, in the page's first render pass, and never
+/// inside a `Suspend`: the server renders a suspended view more than once
+/// (a dry run that registers its reads, then the real one), so a resource
+/// made inside one is numbered differently on the server than in the
+/// browser, which then hydrates the wrong data and fails.
 #[component]
 pub fn RolloutPanel(
     id: String,
@@ -45,18 +51,25 @@ pub fn RolloutPanel(
         resume: ServerAction::new(),
         abort: ServerAction::new(),
     };
-    let latest = Resource::new(
-        move || {
-            (
-                moved.get(),
-                levers.pause.version().get(),
-                levers.resume.version().get(),
-                levers.abort.version().get(),
-            )
-        },
+    let lever_moves =
+        move || levers.pause.version().get() + levers.resume.version().get() + levers.abort.version().get();
+    let latest = {
+        let id = id.clone();
+        Resource::new(
+            move || (moved.get(), lever_moves()),
+            move |_| newest_rollout(id.clone()),
+        )
+    };
+    let detail = Resource::new(
+        move || (moved.get(), progressed.get(), lever_moves()),
         move |_| {
             let id = id.clone();
-            async move { Ok::<_, ServerFnError>(list_service_rollouts(id).await?.into_iter().next()) }
+            async move {
+                match newest_rollout(id).await? {
+                    Some(rollout) => get_rollout(rollout.id).await.map(Some),
+                    None => Ok(None),
+                }
+            }
         },
     );
     view! {
@@ -64,7 +77,7 @@ pub fn RolloutPanel(
             {move || Suspend::new(async move {
                 match latest.await {
                     Ok(Some(rollout)) => {
-                        view! { <RolloutHead rollout operator levers progressed /> }.into_any()
+                        view! { <RolloutHead rollout operator levers detail /> }.into_any()
                     }
                     Ok(None) => ().into_any(),
                     Err(error) => view! { <p class="form-error">{user_message(&error)}</p> }.into_any(),
@@ -77,8 +90,14 @@ pub fn RolloutPanel(
     }
 }
 
+type DetailResource = Resource<Result<Option<RolloutDetail>, ServerFnError>>;
+
+async fn newest_rollout(service: String) -> Result<Option<Rollout>, ServerFnError> {
+    Ok(list_service_rollouts(service).await?.into_iter().next())
+}
+
 #[component]
-fn RolloutHead(rollout: Rollout, operator: bool, levers: Levers, progressed: Signal<u64>) -> impl IntoView {
+fn RolloutHead(rollout: Rollout, operator: bool, levers: Levers, detail: DetailResource) -> impl IntoView {
     let state = rollout.state;
     // A rollback is a new revision equal to an old one; the reason names it.
     let title = match rollout.rollback_revision {
@@ -98,7 +117,7 @@ fn RolloutHead(rollout: Rollout, operator: bool, levers: Levers, progressed: Sig
             class="service-section rollout"
             class:active=state.is_active()
             id="service-rollout"
-            data-rollout=id.clone()
+            data-rollout=id
             data-state=state.as_str()
         >
             <div class="rollout-head">
@@ -120,7 +139,7 @@ fn RolloutHead(rollout: Rollout, operator: bool, levers: Levers, progressed: Sig
                 {ended}
             </p>
             {rollout.reason.map(|reason| view! { <p class="rollout-reason" id="rollout-reason">{reason}</p> })}
-            <RolloutProgress id=id.clone() changes=progressed />
+            <RolloutProgress detail />
         </section>
     }
 }
@@ -191,15 +210,14 @@ fn RolloutLevers(id: String, state: RolloutState, levers: Levers) -> impl IntoVi
     }
 }
 
-/// Rollout `id`'s counts, slots and timeline, reloaded when `changes` moves.
+/// The rollout's counts, slots and timeline, reloaded with every step.
 #[component]
-fn RolloutProgress(id: String, changes: Signal<u64>) -> impl IntoView {
-    let detail = Resource::new(move || changes.get(), move |_| get_rollout(id.clone()));
+fn RolloutProgress(detail: DetailResource) -> impl IntoView {
     view! {
         <Transition fallback=|| view! { <p class="muted">"Loading the rollout…"</p> }>
             {move || Suspend::new(async move {
                 match detail.await {
-                    Ok(detail) => {
+                    Ok(Some(detail)) => {
                         let active = detail.rollout.state.is_active();
                         view! {
                             <ProgressBar rollout=detail.rollout />
@@ -209,6 +227,7 @@ fn RolloutProgress(id: String, changes: Signal<u64>) -> impl IntoView {
                         }
                             .into_any()
                     }
+                    Ok(None) => ().into_any(),
                     Err(error) => view! { <p class="form-error">{user_message(&error)}</p> }.into_any(),
                 }
             })}
@@ -238,6 +257,7 @@ fn ProgressBar(rollout: Rollout) -> impl IntoView {
                 class="progress-bar"
                 id="rollout-progress-bar"
                 role="progressbar"
+                aria-label="Tasks updated"
                 aria-valuemin="0"
                 aria-valuemax=total
                 aria-valuenow=updated

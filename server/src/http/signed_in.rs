@@ -1,0 +1,61 @@
+//! Who a console page is rendered for, resolved before the render starts.
+//! The console's guards and menus read it without waiting (see
+//! `shoal_app::components::auth`): a page built while waiting for the user
+//! is built more than once on the server and hydrates from the wrong data.
+
+use axum::{
+    body::Body,
+    extract::State,
+    http::{Method, Request},
+    middleware::Next,
+    response::Response,
+};
+use shoal_app::backend::SignedIn;
+
+use crate::{auth::Caller, ops::Ctx};
+
+/// Requests that never render a page: the API, server functions, assets,
+/// health and webhooks.
+fn renders_no_page(path: &str) -> bool {
+    ["/api/", "/rpc/", "/pkg/", "/hooks/", "/healthz"]
+        .iter()
+        .any(|prefix| path.starts_with(prefix))
+}
+
+/// Attaches [`SignedIn`] to every page request, after authentication has
+/// attached the [`Caller`].
+pub async fn attach(State(ctx): State<Ctx>, mut request: Request<Body>, next: Next) -> Response {
+    if request.method() == Method::GET && !renders_no_page(request.uri().path()) {
+        let caller = request.extensions().get::<Caller>().cloned();
+        let me = match caller {
+            Some(caller) if caller.actor.is_some() => {
+                // A user removed since the session began counts as logged out.
+                crate::ops::session::me(&ctx, &caller).await.ok().flatten()
+            }
+            _ => None,
+        };
+        request.extensions_mut().insert(SignedIn(me));
+    }
+    next.run(request).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::renders_no_page;
+
+    #[test]
+    fn pages_are_told_from_the_api_and_assets() {
+        for path in ["/", "/services/abc", "/login", "/no/such/page"] {
+            assert!(!renders_no_page(path), "{path}");
+        }
+        for path in [
+            "/api/v1/me",
+            "/rpc/get_me",
+            "/pkg/shoal.wasm",
+            "/hooks/x",
+            "/healthz",
+        ] {
+            assert!(renders_no_page(path), "{path}");
+        }
+    }
+}
