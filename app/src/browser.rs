@@ -76,13 +76,21 @@ pub fn load_page(path: &str) {
 }
 
 /// A subscription to the server's event stream (`GET /api/v1/events`,
-/// server-sent events); closed when dropped. The browser's `EventSource`
-/// reconnects by itself after network loss.
+/// server-sent events); closed when dropped and when the browser hides the
+/// page (another page loads in the tab, or the tab is frozen): a browser
+/// keeps only six connections to a server, and streams held by pages kept
+/// for the back button would leave none for the page being opened. A page
+/// shown again from that cache is reloaded, since its stream is gone. The
+/// browser's `EventSource` reconnects by itself after network loss.
 pub struct EventStream {
     #[cfg(target_arch = "wasm32")]
     source: events::EventSource,
     #[cfg(target_arch = "wasm32")]
     _handler: leptos::wasm_bindgen::closure::Closure<dyn FnMut(events::MessageEvent)>,
+    #[cfg(target_arch = "wasm32")]
+    on_hide: leptos::wasm_bindgen::closure::Closure<dyn FnMut()>,
+    #[cfg(target_arch = "wasm32")]
+    on_show: leptos::wasm_bindgen::closure::Closure<dyn FnMut(events::PageTransitionEvent)>,
 }
 
 #[cfg(target_arch = "wasm32")]
@@ -91,6 +99,7 @@ mod events {
 
     #[wasm_bindgen(wasm_bindgen = leptos::wasm_bindgen)]
     extern "C" {
+        #[derive(Clone)]
         pub type EventSource;
 
         #[wasm_bindgen(constructor, catch)]
@@ -109,6 +118,12 @@ mod events {
 
         #[wasm_bindgen(method)]
         pub fn close(this: &EventSource);
+
+        pub type PageTransitionEvent;
+
+        /// Whether the page came back from the back/forward cache.
+        #[wasm_bindgen(method, getter)]
+        pub fn persisted(this: &PageTransitionEvent) -> bool;
     }
 }
 
@@ -121,7 +136,7 @@ impl EventStream {
     pub fn open(url: &str, on_event: impl FnMut(Event) + 'static) -> Option<Self> {
         #[cfg(target_arch = "wasm32")]
         {
-            use leptos::wasm_bindgen::closure::Closure;
+            use leptos::wasm_bindgen::{JsCast, closure::Closure};
             let mut on_event = on_event;
             let source = events::EventSource::new(url).ok()?;
             // The open event carries no data, so it decodes as a resync.
@@ -136,9 +151,25 @@ impl EventStream {
                 });
             source.set_onmessage(&handler);
             source.set_onopen(&handler);
+            let on_hide = {
+                let source = source.clone();
+                Closure::<dyn FnMut()>::new(move || source.close())
+            };
+            let on_show = Closure::<dyn FnMut(events::PageTransitionEvent)>::new(
+                |event: events::PageTransitionEvent| {
+                    if event.persisted() {
+                        let _ = window().location().reload();
+                    }
+                },
+            );
+            let window = window();
+            let _ = window.add_event_listener_with_callback("pagehide", on_hide.as_ref().unchecked_ref());
+            let _ = window.add_event_listener_with_callback("pageshow", on_show.as_ref().unchecked_ref());
             Some(Self {
                 source,
                 _handler: handler,
+                on_hide,
+                on_show,
             })
         }
         #[cfg(not(target_arch = "wasm32"))]
@@ -152,7 +183,15 @@ impl EventStream {
 impl Drop for EventStream {
     fn drop(&mut self) {
         #[cfg(target_arch = "wasm32")]
-        self.source.close();
+        {
+            use leptos::wasm_bindgen::JsCast;
+            self.source.close();
+            let window = window();
+            let _ =
+                window.remove_event_listener_with_callback("pagehide", self.on_hide.as_ref().unchecked_ref());
+            let _ =
+                window.remove_event_listener_with_callback("pageshow", self.on_show.as_ref().unchecked_ref());
+        }
     }
 }
 

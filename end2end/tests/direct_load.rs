@@ -26,7 +26,7 @@ const WAIT: Duration = Duration::from_secs(120);
 const SLOW_MS: f64 = 10_000.0;
 const LOAD_TIMELINE: &str = "const n = performance.getEntriesByType('navigation')[0];
     const r = performance.getEntriesByType('resource').map(e => `${e.name.replace(location.origin, '')} ${e.startTime.toFixed(0)}+${e.duration.toFixed(0)}`);
-    return `document: request ${n.requestStart.toFixed(0)}, response ${n.responseStart.toFixed(0)}-${n.responseEnd.toFixed(0)}, interactive ${n.domInteractive.toFixed(0)}, loaded ${n.loadEventEnd.toFixed(0)}; resources: ${r.join('; ')}`;";
+    return `document: fetch ${n.fetchStart.toFixed(0)}, connect ${n.connectStart.toFixed(0)}-${n.connectEnd.toFixed(0)}, request ${n.requestStart.toFixed(0)}, response ${n.responseStart.toFixed(0)}-${n.responseEnd.toFixed(0)}, interactive ${n.domInteractive.toFixed(0)}, loaded ${n.loadEventEnd.toFixed(0)}; resources: ${r.join('; ')}`;";
 /// An address no page lives at.
 const NOT_FOUND: &str = "/no/such/page";
 
