@@ -10,7 +10,8 @@
 //!   failed request),
 //! - respond to its controls after hydration,
 //! - pass axe-core with no serious or critical finding,
-//! - fit a 1280 px wide window without sideways scrolling.
+//! - fit a 1280 px wide window without sideways scrolling (and the main
+//!   pages a 400 px phone screen).
 //!
 //! It prints how long each page took to become interactive.
 
@@ -488,6 +489,37 @@ async fn every_page_of_a_busy_cluster_loads_directly_in_every_state() {
         visit(format!("/services/{moving}"), "node-down", "#service-rollout"),
     ] {
         check(&browser, server.url(), &visit, &mut report).await;
+    }
+
+    // The whole dashboard in this state, for a person to look at.
+    browser.set_window_size(1280, 2200).await;
+    browser.goto(&format!("{}/", server.url())).await;
+    browser.wait_hydrated().await;
+    browser
+        .wait_for_css("#dashboard-rollouts .dashboard-rollout")
+        .await;
+    browser.screenshot("dashboard-busy").await;
+
+    // A phone: no page is wider than the screen (tables turn into cards).
+    browser.set_window_size(400, 900).await;
+    for path in [
+        "/".to_owned(),
+        "/nodes".to_owned(),
+        "/services".to_owned(),
+        format!("/services/{moving}"),
+    ] {
+        let visit = visit(path, "phone", "h1");
+        browser.goto(&format!("{}{}", server.url(), visit.path)).await;
+        browser.wait_hydrated().await;
+        browser.wait_for_css(&visit.proof).await;
+        let wide = browser
+            .eval("return document.documentElement.scrollWidth - document.documentElement.clientWidth")
+            .await;
+        if wide.as_f64().is_none_or(|px| px > 1.0) {
+            report.fail(&visit, format_args!("wider than a 400 px screen by {wide} px"));
+        }
+        let name = format!("phone{}", visit.path.replace('/', "_"));
+        browser.screenshot(&format!("direct-{name}")).await;
     }
     browser.close().await;
     report.finish("busy cluster");
