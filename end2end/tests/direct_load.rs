@@ -140,6 +140,12 @@ async fn check(browser: &Browser, base: &str, visit: &Visit, report: &mut Report
     }
 }
 
+async fn check_all(browser: &Browser, base: &str, visits: &[Visit], report: &mut Report) {
+    for visit in visits {
+        check(browser, base, visit, report).await;
+    }
+}
+
 /// The sidebar toggle folds the navigation and unfolds it again: the wasm
 /// is alive and handles events on this page.
 async fn controls_respond(browser: &Browser) -> bool {
@@ -212,9 +218,9 @@ fn guarded_pages(state: &'static str, admin: bool) -> Vec<Visit> {
     ]
 }
 
-#[tokio::test]
-async fn every_page_of_an_empty_cluster_loads_directly_without_an_error() {
-    let server = ServerProcess::start();
+/// A server with an admin, `ada`, and a viewer, `vera`; the API as ada.
+async fn server_with_users(args: &[&str]) -> (ServerProcess, Api) {
+    let server = ServerProcess::start_with(args);
     server.create_admin("ada", PASSWORD);
     let api = Api::login(server.url(), "ada", PASSWORD).await;
     api.post(
@@ -222,33 +228,34 @@ async fn every_page_of_an_empty_cluster_loads_directly_without_an_error() {
         json!({ "username": "vera", "password": PASSWORD, "role": "viewer" }),
     )
     .await;
+    (server, api)
+}
+
+#[tokio::test]
+async fn every_page_of_an_empty_cluster_loads_directly_without_an_error() {
+    let (server, _api) = server_with_users(&[]).await;
     let browser = Browser::start().await;
     let mut report = Report::default();
 
     // A visitor: the login page, a setup link that is no longer valid, and
     // a guarded page that sends them to log in.
-    for visit in [
+    let visitor = [
         visit("/login", "visitor", "#login-username"),
         visit("/setup?token=no-such-token", "visitor", "#setup-unusable"),
         visit("/services", "visitor", "#login-username"),
-    ] {
-        check(&browser, server.url(), &visit, &mut report).await;
-    }
+    ];
+    check_all(&browser, server.url(), &visitor, &mut report).await;
 
     browser.login(server.url(), "ada", PASSWORD).await;
     let mut pages = common_pages("empty-admin");
     pages.extend(guarded_pages("empty-admin", true));
-    for visit in &pages {
-        check(&browser, server.url(), visit, &mut report).await;
-    }
+    check_all(&browser, server.url(), &pages, &mut report).await;
 
     browser.logout().await;
     browser.login(server.url(), "vera", PASSWORD).await;
     let mut pages = common_pages("empty-viewer");
     pages.extend(guarded_pages("empty-viewer", false));
-    for visit in &pages {
-        check(&browser, server.url(), visit, &mut report).await;
-    }
+    check_all(&browser, server.url(), &pages, &mut report).await;
     browser.close().await;
     report.finish("empty cluster");
 }
@@ -292,14 +299,7 @@ fn spec(name: &str, image: &str, replicas: u64, host: &str, update_config: Value
 
 #[tokio::test]
 async fn every_page_of_a_busy_cluster_loads_directly_in_every_state() {
-    let server = ServerProcess::start_with(&["--heartbeat-interval", "1s"]);
-    server.create_admin("ada", PASSWORD);
-    let api = Api::login(server.url(), "ada", PASSWORD).await;
-    api.post(
-        "/api/v1/users",
-        json!({ "username": "vera", "password": PASSWORD, "role": "viewer" }),
-    )
-    .await;
+    let (server, api) = server_with_users(&["--heartbeat-interval", "1s"]).await;
     let worker = server.join_token("worker");
     let _steady_node = AgentProcess::join(server.agent_addr(), &worker, "direct-steady");
     let mut doomed_node = AgentProcess::join(server.agent_addr(), &worker, "direct-doomed");
@@ -348,30 +348,16 @@ async fn every_page_of_a_busy_cluster_loads_directly_in_every_state() {
         )
         .await;
     }
-    update(
-        &api,
-        &done,
-        spec(names[1], "shoal-demo:v2", 1, host, quick.clone()),
-    )
-    .await;
-    update(
-        &api,
-        &moving,
-        spec(names[2], "shoal-demo:v2", 2, host, slow.clone()),
-    )
-    .await;
-    update(
-        &api,
-        &held,
-        spec(names[3], "shoal-demo:v2", 2, host, slow.clone()),
-    )
-    .await;
-    update(
-        &api,
-        &reverted,
-        spec(names[4], "shoal-demo:bad", 1, host, rollback.clone()),
-    )
-    .await;
+    // Each a new revision: a completed rollout, one held open, one to be
+    // paused, one that fails its health check and rolls back.
+    for (id, name, image, replicas, config) in [
+        (&done, names[1], "shoal-demo:v2", 1, &quick),
+        (&moving, names[2], "shoal-demo:v2", 2, &slow),
+        (&held, names[3], "shoal-demo:v2", 2, &slow),
+        (&reverted, names[4], "shoal-demo:bad", 1, &rollback),
+    ] {
+        update(&api, id, spec(name, image, replicas, host, config.clone())).await;
+    }
     rollout_in(&api, &done, "completed").await;
     rollout_in(&api, &reverted, "rollback_completed").await;
     let paused = rollout_in(&api, &held, "updating").await;
@@ -449,9 +435,7 @@ async fn every_page_of_a_busy_cluster_loads_directly_in_every_state() {
         [&plain, &moving, &held]
             .map(|id| visit(format!("/services/{id}/edit"), "busy-admin", "#service-form")),
     );
-    for visit in &pages {
-        check(&browser, server.url(), visit, &mut report).await;
-    }
+    check_all(&browser, server.url(), &pages, &mut report).await;
 
     browser.logout().await;
     browser.login(server.url(), "vera", PASSWORD).await;
@@ -463,9 +447,7 @@ async fn every_page_of_a_busy_cluster_loads_directly_in_every_state() {
         "busy-viewer",
         "#forbidden",
     ));
-    for visit in &pages {
-        check(&browser, server.url(), visit, &mut report).await;
-    }
+    check_all(&browser, server.url(), &pages, &mut report).await;
 
     // A node goes down: the pages that show nodes show it down.
     doomed_node.kill();
@@ -477,7 +459,7 @@ async fn every_page_of_a_busy_cluster_loads_directly_in_every_state() {
     .await;
     browser.logout().await;
     browser.login(server.url(), "ada", PASSWORD).await;
-    for visit in [
+    let node_down = [
         visit("/", "node-down", "#server-version"),
         visit(
             "/nodes",
@@ -487,9 +469,8 @@ async fn every_page_of_a_busy_cluster_loads_directly_in_every_state() {
         visit("/cluster", "node-down", "h1"),
         visit("/services", "node-down", "h1"),
         visit(format!("/services/{moving}"), "node-down", "#service-rollout"),
-    ] {
-        check(&browser, server.url(), &visit, &mut report).await;
-    }
+    ];
+    check_all(&browser, server.url(), &node_down, &mut report).await;
 
     // The whole dashboard in this state, for a person to look at.
     browser.set_window_size(1280, 2200).await;

@@ -41,6 +41,72 @@ pub fn url_filters<const N: usize>(path: &'static str, keys: [&'static str; N]) 
     fields
 }
 
+/// A plain GET form to `action`, so Enter filters before the page is
+/// interactive too; afterwards every change filters in place.
+#[component]
+pub fn FilterForm(id: &'static str, action: &'static str, children: Children) -> impl IntoView {
+    view! {
+        <form
+            method="get"
+            action=action
+            class="panel filters list-filters"
+            id=id
+            role="search"
+            on:submit=move |event: leptos::ev::SubmitEvent| event.prevent_default()
+        >
+            {children()}
+        </form>
+    }
+}
+
+/// A labelled search box bound to `value`, sent as `name`.
+#[component]
+pub fn FilterText(
+    id: &'static str,
+    name: &'static str,
+    label: &'static str,
+    placeholder: &'static str,
+    value: RwSignal<String>,
+) -> impl IntoView {
+    view! {
+        <div class="field">
+            <label for=id>{label}</label>
+            <input id=id name=name type="search" placeholder=placeholder autocomplete="off" bind:value=value />
+        </div>
+    }
+}
+
+/// A labelled choice of `options` (value, words) bound to `value`, with
+/// `any` (the empty value) first.
+#[component]
+pub fn FilterSelect(
+    id: &'static str,
+    name: &'static str,
+    label: &'static str,
+    any: &'static str,
+    options: Vec<(&'static str, &'static str)>,
+    value: RwSignal<String>,
+) -> impl IntoView {
+    let options = options
+        .into_iter()
+        .map(|(key, words)| view! { <option value=key selected=move || value.get() == key>{words}</option> })
+        .collect_view();
+    view! {
+        <div class="field">
+            <label for=id>{label}</label>
+            <select
+                id=id
+                name=name
+                prop:value=move || value.get()
+                on:change=move |event| value.set(event_target_value(&event))
+            >
+                <option value="" selected=move || value.get().is_empty()>{any}</option>
+                {options}
+            </select>
+        </div>
+    }
+}
+
 /// Whether `text` contains what was typed, ignoring case and the blanks
 /// around it; an empty filter matches everything.
 pub fn matches_text(typed: &str, texts: &[&str]) -> bool {

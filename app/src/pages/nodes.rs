@@ -1,4 +1,4 @@
-use leptos::{ev::SubmitEvent, prelude::*};
+use leptos::prelude::*;
 use leptos_meta::Title;
 use shoal_proto::{
     auth::Role,
@@ -10,7 +10,7 @@ use crate::{
     components::{
         auth::use_auth,
         confirm::ConfirmButton,
-        filters::{matches_choice, matches_text, url_filters},
+        filters::{FilterForm, FilterSelect, FilterText, matches_choice, matches_text, url_filters},
         form_error::{FormError, failure, user_message},
         live::live_changes,
     },
@@ -123,64 +123,31 @@ impl NodeKey {
     }
 }
 
-/// A plain GET form, so Enter filters before the page is interactive too;
-/// afterwards every change filters in place.
+/// The hostname, status and role filters above the table.
 #[component]
 fn NodeFilterForm(filters: NodeFilters) -> impl IntoView {
     let NodeFilters { text, status, role } = filters;
-    let choices = |chosen: RwSignal<String>, values: Vec<&'static str>| {
-        values
-            .into_iter()
-            .map(move |value| view! { <option value=value selected=move || chosen.get() == value>{value}</option> })
-            .collect_view()
-    };
-    let statuses = choices(status, NodeStatus::ALL.iter().map(|s| s.as_str()).collect());
-    let roles = choices(role, NodeRole::ALL.iter().map(|r| r.as_str()).collect());
+    let statuses = NodeStatus::ALL.iter().map(|s| (s.as_str(), s.as_str())).collect();
+    let roles = NodeRole::ALL.iter().map(|r| (r.as_str(), r.as_str())).collect();
     view! {
-        <form
-            method="get"
-            action="/nodes"
-            class="panel filters list-filters"
-            id="nodes-filters"
-            role="search"
-            on:submit=move |event: SubmitEvent| event.prevent_default()
-        >
-            <div class="field">
-                <label for="nodes-filter">"Hostname"</label>
-                <input
-                    id="nodes-filter"
-                    name="q"
-                    type="search"
-                    placeholder="hostname, id or address"
-                    autocomplete="off"
-                    bind:value=text
-                />
-            </div>
-            <div class="field">
-                <label for="nodes-status-filter">"Status"</label>
-                <select
-                    id="nodes-status-filter"
-                    name="status"
-                    prop:value=move || status.get()
-                    on:change=move |event| status.set(event_target_value(&event))
-                >
-                    <option value="" selected=move || status.get().is_empty()>"any status"</option>
-                    {statuses}
-                </select>
-            </div>
-            <div class="field">
-                <label for="nodes-role-filter">"Role"</label>
-                <select
-                    id="nodes-role-filter"
-                    name="role"
-                    prop:value=move || role.get()
-                    on:change=move |event| role.set(event_target_value(&event))
-                >
-                    <option value="" selected=move || role.get().is_empty()>"any role"</option>
-                    {roles}
-                </select>
-            </div>
-        </form>
+        <FilterForm id="nodes-filters" action="/nodes">
+            <FilterText
+                id="nodes-filter"
+                name="q"
+                label="Hostname"
+                placeholder="hostname, id or address"
+                value=text
+            />
+            <FilterSelect
+                id="nodes-status-filter"
+                name="status"
+                label="Status"
+                any="any status"
+                options=statuses
+                value=status
+            />
+            <FilterSelect id="nodes-role-filter" name="role" label="Role" any="any role" options=roles value=role />
+        </FilterForm>
     }
 }
 

@@ -1,4 +1,4 @@
-use leptos::{ev::SubmitEvent, prelude::*};
+use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::components::A;
 use shoal_proto::{
@@ -11,7 +11,7 @@ use super::{fields::Choice, service_href};
 use crate::{
     components::{
         auth::use_auth,
-        filters::{matches_choice, matches_text, url_filters},
+        filters::{FilterForm, FilterSelect, FilterText, matches_choice, matches_text, url_filters},
         form_error::user_message,
         live::live_changes,
     },
@@ -63,49 +63,31 @@ pub fn ServicesPage() -> impl IntoView {
     }
 }
 
-/// A plain GET form, so Enter filters before the page is interactive too;
-/// afterwards every keystroke filters in place.
+/// The name-or-image and state filters above the table.
 #[component]
 fn ServiceFilters(text: RwSignal<String>, state: RwSignal<String>) -> impl IntoView {
-    let options = HEALTH_KEYS
+    let states = HEALTH_KEYS
         .iter()
-        .map(|key| {
-            view! { <option value=*key selected=move || state.get() == *key>{health_key_label(key)}</option> }
-        })
-        .collect_view();
+        .map(|key| (*key, health_key_label(key)))
+        .collect();
     view! {
-        <form
-            method="get"
-            action="/services"
-            class="panel filters list-filters"
-            id="services-filters"
-            role="search"
-            on:submit=move |event: SubmitEvent| event.prevent_default()
-        >
-            <div class="field">
-                <label for="services-filter">"Name or image"</label>
-                <input
-                    id="services-filter"
-                    name="q"
-                    type="search"
-                    placeholder="web, shoal-demo:v2…"
-                    autocomplete="off"
-                    bind:value=text
-                />
-            </div>
-            <div class="field">
-                <label for="services-state-filter">"State"</label>
-                <select
-                    id="services-state-filter"
-                    name="state"
-                    prop:value=move || state.get()
-                    on:change=move |event| state.set(event_target_value(&event))
-                >
-                    <option value="" selected=move || state.get().is_empty()>"any state"</option>
-                    {options}
-                </select>
-            </div>
-        </form>
+        <FilterForm id="services-filters" action="/services">
+            <FilterText
+                id="services-filter"
+                name="q"
+                label="Name or image"
+                placeholder="web, shoal-demo:v2…"
+                value=text
+            />
+            <FilterSelect
+                id="services-state-filter"
+                name="state"
+                label="State"
+                any="any state"
+                options=states
+                value=state
+            />
+        </FilterForm>
     }
 }
 
