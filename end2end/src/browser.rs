@@ -24,6 +24,22 @@ pub struct Browser {
 
 impl Browser {
     pub async fn start() -> Self {
+        Self::start_with(json!({})).await
+    }
+
+    /// A browser that lays pages out as a phone `width` CSS pixels wide
+    /// does (a desktop window cannot be made narrower than 500 px).
+    pub async fn start_phone(width: u32, height: u32) -> Self {
+        Self::start_with(json!({
+            "mobileEmulation": {
+                "deviceMetrics": { "width": width, "height": height, "pixelRatio": 1.0, "mobile": true }
+            }
+        }))
+        .await
+    }
+
+    /// Starts with `options` added to `goog:chromeOptions`.
+    async fn start_with(options: serde_json::Value) -> Self {
         let port = free_port();
         let mut driver = Command::new(CHROMEDRIVER)
             .arg(format!("--port={port}"))
@@ -54,10 +70,15 @@ impl Browser {
                 ]
             }
         });
-        let capabilities = match capabilities {
+        let mut capabilities = match capabilities {
             serde_json::Value::Object(map) => map,
             _ => unreachable!("a JSON object literal"),
         };
+        if let (Some(chrome), serde_json::Value::Object(options)) =
+            (capabilities["goog:chromeOptions"].as_object_mut(), options)
+        {
+            chrome.extend(options);
+        }
         let url = format!("http://127.0.0.1:{port}");
         let mut last_error = None;
         // chromedriver needs a moment before it accepts connections.
