@@ -11,7 +11,7 @@ use shoal_proto::{
 
 use crate::{
     connection::ServerAddr,
-    doctor,
+    doctor::{self, DoctorArgs},
     engine::{DEFAULT_DOCKER_HOST, DockerHost, Engine},
     error::Error,
     identity::Identity,
@@ -111,13 +111,6 @@ pub enum Command {
     /// It exits with an error only when the server refuses the node for
     /// good, e.g. after an admin removed it.
     Run(RunArgs),
-}
-
-#[derive(Debug, Args)]
-pub struct DoctorArgs {
-    /// Print the facts as one JSON object instead of a table, for scripts.
-    #[arg(long)]
-    pub json: bool,
 }
 
 #[derive(Debug, Args)]

@@ -2,11 +2,22 @@
 
 use std::io::{self, Write};
 
+use clap::Args;
+
 use crate::{
-    cli::DoctorArgs,
     engine::{Engine, EngineInfo},
     error::Error,
 };
+
+// The command's options live with the command, so that the command line
+// (`cli`) depends on `doctor` and not the other way round. A plain comment:
+// clap would take a doc comment here for the subcommand's help.
+#[derive(Debug, Args)]
+pub struct DoctorArgs {
+    /// Print the facts as one JSON object instead of a table, for scripts.
+    #[arg(long)]
+    pub json: bool,
+}
 
 pub async fn run(engine: &Engine, args: &DoctorArgs) -> Result<(), Error> {
     let info = engine.info().await?;

@@ -6,7 +6,7 @@ mod backoff;
 pub mod cli;
 mod connection;
 pub mod docker;
-mod doctor;
+pub mod doctor;
 pub mod engine;
 pub mod error;
 mod identity;
