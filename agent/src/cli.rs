@@ -11,8 +11,9 @@ use shoal_proto::{
 
 use crate::{
     connection::ServerAddr,
+    docker_host::{DEFAULT_DOCKER_HOST, DockerHost},
     doctor::{self, DoctorArgs},
-    engine::{DEFAULT_DOCKER_HOST, DockerHost, Engine},
+    engine::Engine,
     error::Error,
     identity::Identity,
     join::{self, JoinSpec},

@@ -5,14 +5,10 @@ use std::{io, net::SocketAddr, path::PathBuf, time::Duration};
 
 use bollard::errors::Error as DockerError;
 
-use crate::engine::DockerHost;
+use crate::docker_host::DockerHost;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    /// Only ever shown by clap, after the value it rejects.
-    #[error("expected unix:///PATH or tcp://HOST:PORT (or http://HOST:PORT)")]
-    UnsupportedDockerHost,
-
     #[error(
         "cannot reach the Docker engine at {host}: {cause}. {} \
          Set --docker-host or DOCKER_HOST to use another engine.",

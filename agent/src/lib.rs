@@ -6,6 +6,7 @@ mod backoff;
 pub mod cli;
 mod connection;
 pub mod docker;
+pub mod docker_host;
 pub mod doctor;
 pub mod engine;
 pub mod error;

@@ -15,7 +15,8 @@ use std::{
 
 use shoal_agent::{
     docker::{DockerRuntime, Node},
-    engine::{DEFAULT_DOCKER_HOST, DockerHost, Engine},
+    docker_host::{DEFAULT_DOCKER_HOST, DockerHost},
+    engine::Engine,
     tasks::Reconciler,
 };
 use shoal_proto::{

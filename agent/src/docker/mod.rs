@@ -20,7 +20,8 @@ use futures_util::{StreamExt, TryStreamExt, stream::BoxStream};
 use shoal_proto::{service::RegistryAuth, wire::Assignment};
 
 use crate::{
-    engine::{DockerHost, Engine},
+    docker_host::DockerHost,
+    engine::Engine,
     error::Error,
     tasks::{Observed, Runtime},
 };

@@ -15,7 +15,7 @@ use shoal_proto::{
 use tokio::sync::mpsc::{UnboundedSender, unbounded_channel};
 
 use super::runtime::{Health, Observed, Runtime, Status};
-use crate::{engine::DockerHost, error::Error};
+use crate::{docker_host::DockerHost, error::Error};
 
 #[derive(Clone, Default)]
 pub struct Fake {
