@@ -5,8 +5,9 @@
 //! - `report`: what a container says about its task, and `health` what its
 //!   health checks say;
 //! - `probe`: the agent's own health probes of tasks;
-//! - `runtime`: the engine as the reconciler sees it (Docker's side is in
-//!   [`crate::docker`]);
+//! - `runtime`: the engine as the reconciler sees it. Docker's side (the
+//!   agent's `docker` module) implements it and depends on this module, never
+//!   the reverse, so nothing here names that module;
 //! - `operation`: the engine steps of each decision;
 //! - `reconciler`: the loop that looks at the engine, plans and runs
 //!   operations, and passes reports on.
