@@ -13,7 +13,10 @@ scripts/setup.sh
 step "building the console and server (release)"
 cargo leptos build --release
 step "building the agent (release)"
-cargo build --release -p shoal-agent
+# The same RUSTFLAGS as cargo-leptos gives the server (always-erase-components
+# in Cargo.toml): the agent then reuses the server's compiled dependencies
+# instead of building them all again. The agent has no views to erase.
+RUSTFLAGS="--cfg erase_components" cargo build --release -p shoal-agent
 
 data="${SHOAL_DATA_DIR:-./data}"
 listen="${SHOAL_LISTEN:-127.0.0.1:8300}"

@@ -27,7 +27,10 @@ cargo clippy -p shoal-frontend --target wasm32-unknown-unknown -- -D warnings
 step "cargo leptos build --release"
 cargo leptos build --release
 step "cargo build --release -p shoal-agent (for the browser tests' nodes)"
-cargo build --release -p shoal-agent
+# The same RUSTFLAGS as cargo-leptos gives the server (always-erase-components
+# in Cargo.toml): the agent then reuses the server's compiled dependencies
+# instead of building them all again. The agent has no views to erase.
+RUSTFLAGS="--cfg erase_components" cargo build --release -p shoal-agent
 
 # The images the Docker tests run; built here once rather than by whichever
 # test comes first.
