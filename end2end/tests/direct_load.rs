@@ -260,6 +260,43 @@ async fn every_page_of_an_empty_cluster_loads_directly_without_an_error() {
     report.finish("empty cluster");
 }
 
+/// On a directly loaded service page whose rollout replaced a task, the
+/// tasks filter shows only the running task (not the one shut down), and a
+/// node name that matches no node hides every group.
+async fn tasks_filter_narrows_the_list(browser: &Browser, base: &str, service: &str) {
+    browser.goto(&format!("{base}/services/{service}")).await;
+    browser.wait_hydrated().await;
+    browser
+        .wait_for_css("#service-tasks tr[data-state='shutdown']")
+        .await;
+    // Rows the filter lets through, wherever they are (ended tasks sit in
+    // a folded list).
+    let shown_states = "return [...document.querySelectorAll('#service-tasks tbody tr:not([hidden])')]
+        .map(row => row.dataset.state)";
+    browser
+        .eval(
+            "const s = document.getElementById('tasks-state-filter');
+             s.value = 'running'; s.dispatchEvent(new Event('change'));",
+        )
+        .await;
+    let shown = browser.eval(shown_states).await;
+    let shown: Vec<&str> = shown
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|s| s.as_str())
+        .collect();
+    assert_eq!(
+        shown,
+        ["running"],
+        "the state filter should leave only the running task"
+    );
+    browser.fill("#tasks-node-filter", "no-such-host").await;
+    browser
+        .wait_for_count("#service-tasks .task-group:not([hidden])", 0)
+        .await;
+}
+
 /// A service created through the API, with the names its containers carry.
 async fn create(api: &Api, spec: Value) -> String {
     let service = api.post("/api/v1/services", spec).await;
@@ -436,6 +473,7 @@ async fn every_page_of_a_busy_cluster_loads_directly_in_every_state() {
             .map(|id| visit(format!("/services/{id}/edit"), "busy-admin", "#service-form")),
     );
     check_all(&browser, server.url(), &pages, &mut report).await;
+    tasks_filter_narrows_the_list(&browser, server.url(), &done).await;
 
     browser.logout().await;
     browser.login(server.url(), "vera", PASSWORD).await;

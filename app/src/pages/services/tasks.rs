@@ -12,10 +12,21 @@ use shoal_proto::{
 
 use super::plural;
 use crate::{
-    components::form_error::user_message,
+    components::{
+        filters::{FilterForm, FilterSelect, FilterText, matches_choice, matches_text},
+        form_error::user_message,
+    },
     format::utc,
     rpc::{list_nodes, list_tasks},
 };
+
+/// What the operator narrowed the task list to: a node's name, a state.
+/// Kept in the page only; the list is short-lived and reloads with events.
+#[derive(Clone, Copy)]
+struct TaskFilters {
+    node: RwSignal<String>,
+    state: RwSignal<String>,
+}
 
 /// The tasks of one node, or of none yet.
 #[derive(Debug, PartialEq)]
@@ -73,13 +84,38 @@ pub fn TasksPanel(id: String, #[prop(into)] changes: Signal<u64>) -> impl IntoVi
             }
         },
     );
+    let filters = TaskFilters {
+        node: RwSignal::new(String::new()),
+        state: RwSignal::new(String::new()),
+    };
+    let states = TaskState::ALL
+        .iter()
+        .map(|state| (state.as_str(), state.as_str()))
+        .collect();
     view! {
         <section class="service-section" id="service-tasks">
             <h2>"Tasks"</h2>
+            <FilterForm id="tasks-filters" action="">
+                <FilterText
+                    id="tasks-node-filter"
+                    name="node"
+                    label="Node"
+                    placeholder="hostname"
+                    value=filters.node
+                />
+                <FilterSelect
+                    id="tasks-state-filter"
+                    name="state"
+                    label="State"
+                    any="any state"
+                    options=states
+                    value=filters.state
+                />
+            </FilterForm>
             <Transition fallback=|| view! { <p class="muted">"Loading tasks…"</p> }>
                 {move || Suspend::new(async move {
                     match tasks.await {
-                        Ok((tasks, nodes)) => view! { <TaskGroups tasks nodes /> }.into_any(),
+                        Ok((tasks, nodes)) => view! { <TaskGroups tasks nodes filters /> }.into_any(),
                         Err(error) => view! { <p class="form-error">{user_message(&error)}</p> }.into_any(),
                     }
                 })}
@@ -89,7 +125,7 @@ pub fn TasksPanel(id: String, #[prop(into)] changes: Signal<u64>) -> impl IntoVi
 }
 
 #[component]
-fn TaskGroups(tasks: Vec<Task>, nodes: Vec<Node>) -> impl IntoView {
+fn TaskGroups(tasks: Vec<Task>, nodes: Vec<Node>, filters: TaskFilters) -> impl IntoView {
     let (current, mut ended): (Vec<Task>, Vec<Task>) = tasks.into_iter().partition(is_current);
     if current.is_empty() && ended.is_empty() {
         return view! { <p class="empty" id="tasks-empty">"No task yet."</p> }.into_any();
@@ -101,14 +137,14 @@ fn TaskGroups(tasks: Vec<Task>, nodes: Vec<Node>) -> impl IntoView {
     let hostnames = nodes.into_iter().map(|node| (node.id, node.hostname)).collect();
     let groups = group_by_node(current, &hostnames)
         .into_iter()
-        .map(|group| view! { <TaskGroup group /> })
+        .map(|group| view! { <TaskGroup group filters /> })
         .collect_view();
     ended.sort_by_key(|task| std::cmp::Reverse(task.updated_at));
     let history = (!ended.is_empty()).then(|| {
         let count = ended.len();
         let rows = ended
             .into_iter()
-            .map(|task| view! { <TaskRow task /> })
+            .map(|task| view! { <TaskRow task filters /> })
             .collect_view();
         view! {
             <details class="task-history">
@@ -126,7 +162,7 @@ fn TaskGroups(tasks: Vec<Task>, nodes: Vec<Node>) -> impl IntoView {
 }
 
 #[component]
-fn TaskGroup(group: NodeGroup) -> impl IntoView {
+fn TaskGroup(group: NodeGroup, filters: TaskFilters) -> impl IntoView {
     let placed = group.node_id.is_some();
     // Usually one reason for all of them ("no suitable node: …"); each is
     // shown once.
@@ -147,13 +183,16 @@ fn TaskGroup(group: NodeGroup) -> impl IntoView {
     let rows = group
         .tasks
         .into_iter()
-        .map(|task| view! { <TaskRow task /> })
+        .map(|task| view! { <TaskRow task filters /> })
         .collect_view();
+    let title = group.title.clone();
+    let elsewhere = move || !matches_text(&filters.node.get(), &[&title]);
     view! {
         <article
             class="task-group"
             class:unplaced=!placed
             data-node=group.node_id.unwrap_or_default()
+            hidden=elsewhere
         >
             <h3>{group.title}</h3>
             {reasons}
@@ -185,14 +224,15 @@ fn TaskTable(rows: impl IntoView + 'static) -> impl IntoView {
 }
 
 #[component]
-fn TaskRow(task: Task) -> impl IntoView {
+fn TaskRow(task: Task, filters: TaskFilters) -> impl IntoView {
     let state = task.state.as_str();
+    let other_state = move || !matches_choice(&filters.state.get(), state);
     let container = task.container_id.as_deref().map(|id| {
         let short: String = id.chars().take(12).collect();
         view! { <code title=id.to_owned()>{short}</code> }
     });
     view! {
-        <tr data-task=task.id.clone() data-state=state>
+        <tr data-task=task.id.clone() data-state=state hidden=other_state>
             <td class="strong">{task.slot.map_or_else(|| "—".to_owned(), |slot| slot.to_string())}</td>
             <td><TaskStateBadge state=task.state /></td>
             <td>{task.revision}</td>
