@@ -11,7 +11,7 @@ pub mod throttle;
 use std::net::IpAddr;
 
 use serde_json::json;
-use shoal_proto::auth::Role;
+use shoal_proto::auth::{Role, User};
 use tower_sessions::Session;
 
 use crate::error::AppError;
@@ -44,6 +44,9 @@ pub struct Actor {
     /// The role in effect: for a token, the lower of its role and its user's.
     pub role: Role,
     pub token_id: Option<String>,
+    /// The account behind a user or token actor, as authentication loaded
+    /// it for this request: who-am-I answers need no second lookup.
+    pub account: Option<User>,
 }
 
 impl Actor {
@@ -146,6 +149,7 @@ mod tests {
                 username: "alice".into(),
                 role,
                 token_id: None,
+                account: None,
             }),
             source: Some([127, 0, 0, 1].into()),
             session: None,

@@ -107,10 +107,11 @@ async fn session_actor(ctx: &Ctx, session: &Session) -> Result<Option<Actor>, Ap
         Some(record) if fresh && !record.user.disabled && record.session_epoch == auth.epoch => {
             Ok(Some(Actor {
                 kind: ActorKind::User,
-                user_id: record.user.id,
-                username: record.user.username,
+                user_id: record.user.id.clone(),
+                username: record.user.username.clone(),
                 role: record.user.role,
                 token_id: None,
+                account: Some(record.user),
             }))
         }
         _ => {

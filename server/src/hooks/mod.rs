@@ -281,6 +281,7 @@ fn caller(webhook: &shoal_proto::webhook::Webhook, source: Option<IpAddr>) -> Ca
             username: format!("webhook {}", webhook.name),
             role: Role::Operator,
             token_id: None,
+            account: None,
         }),
         source,
         session: None,

@@ -5,14 +5,13 @@
 
 use axum::{
     body::Body,
-    extract::State,
     http::{Method, Request},
     middleware::Next,
     response::Response,
 };
 use shoal_app::backend::SignedIn;
 
-use crate::{auth::Caller, ops::Ctx};
+use crate::auth::Caller;
 
 /// Requests that never render a page: the API, server functions, assets,
 /// health and webhooks.
@@ -22,18 +21,14 @@ fn renders_no_page(path: &str) -> bool {
         .any(|prefix| path.starts_with(prefix))
 }
 
-/// Attaches [`SignedIn`] to every page request, after authentication has
-/// attached the [`Caller`].
-pub async fn attach(State(ctx): State<Ctx>, mut request: Request<Body>, next: Next) -> Response {
+/// Attaches [`SignedIn`] to every page request, from the [`Caller`] that
+/// authentication attached (with the account it loaded).
+pub async fn attach(mut request: Request<Body>, next: Next) -> Response {
     if request.method() == Method::GET && !renders_no_page(request.uri().path()) {
-        let caller = request.extensions().get::<Caller>().cloned();
-        let me = match caller {
-            Some(caller) if caller.actor.is_some() => {
-                // A user removed since the session began counts as logged out.
-                crate::ops::session::me(&ctx, &caller).await.ok().flatten()
-            }
-            _ => None,
-        };
+        let me = request
+            .extensions()
+            .get::<Caller>()
+            .and_then(|caller| crate::ops::session::me(caller).ok().flatten());
         request.extensions_mut().insert(SignedIn(me));
     }
     next.run(request).await

@@ -124,23 +124,22 @@ pub async fn logout(ctx: &Ctx, caller: &Caller) -> Result<(), AppError> {
     Ok(())
 }
 
-pub async fn me(ctx: &Ctx, caller: &Caller) -> Result<Option<Me>, AppError> {
+/// The caller's account and role in effect, as authentication loaded them.
+pub fn me(caller: &Caller) -> Result<Option<Me>, AppError> {
     let Some(actor) = &caller.actor else {
         return Ok(None);
     };
-    let record = ctx
-        .store
-        .user_by_id(&actor.user_id)
-        .await?
-        .ok_or(AppError::Unauthenticated)?;
+    let user = actor.account.clone().ok_or(AppError::Unauthenticated)?;
     let via = if actor.token_id.is_some() {
         "api_token"
     } else {
         "session"
     };
-    let mut me = me_of(record, via);
-    me.role = actor.role;
-    Ok(Some(me))
+    Ok(Some(Me {
+        role: actor.role,
+        user,
+        via: via.to_owned(),
+    }))
 }
 
 pub fn me_of(record: UserRecord, via: &str) -> Me {

@@ -116,9 +116,10 @@ pub async fn authenticate(ctx: &Ctx, bearer: &str) -> Result<Actor, AppError> {
     ctx.store.touch_token(id, now).await?;
     Ok(Actor {
         kind: ActorKind::ApiToken,
-        user_id: user.id,
-        username: user.username,
+        user_id: user.id.clone(),
+        username: user.username.clone(),
         role: record.token.role.min(user.role),
         token_id: Some(record.token.id),
+        account: Some(user),
     })
 }

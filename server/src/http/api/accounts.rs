@@ -35,9 +35,8 @@ pub async fn logout(State(ctx): State<Ctx>, caller: Caller) -> Result<StatusCode
     Ok(StatusCode::NO_CONTENT)
 }
 
-pub async fn me(State(ctx): State<Ctx>, caller: Caller) -> ApiResult<Me> {
-    ops::session::me(&ctx, &caller)
-        .await?
+pub async fn me(caller: Caller) -> ApiResult<Me> {
+    ops::session::me(&caller)?
         .map(Json)
         .ok_or(AppError::Unauthenticated)
 }
