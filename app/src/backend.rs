@@ -75,8 +75,8 @@ pub trait Backend: Send + Sync + 'static {
     async fn service_ingress(&self, id: String) -> Result<ServiceIngress, ServerFnError>;
 
     /// Newest first.
-    async fn service_rollouts(&self, id: String) -> Result<Vec<Rollout>, ServerFnError>;
-    async fn get_rollout(&self, id: String) -> Result<RolloutDetail, ServerFnError>;
+    /// The service's newest rollout in detail, if it ever had one.
+    async fn newest_rollout(&self, service: String) -> Result<Option<RolloutDetail>, ServerFnError>;
     async fn pause_rollout(&self, id: String) -> Result<Rollout, ServerFnError>;
     async fn resume_rollout(&self, id: String) -> Result<Rollout, ServerFnError>;
     async fn abort_rollout(&self, id: String) -> Result<Rollout, ServerFnError>;

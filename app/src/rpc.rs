@@ -189,13 +189,8 @@ pub async fn get_service_ingress(id: String) -> Result<ServiceIngress, ServerFnE
 }
 
 #[server(prefix = "/rpc", output = JsonText)]
-pub async fn list_service_rollouts(id: String) -> Result<Vec<Rollout>, ServerFnError> {
-    use_backend()?.service_rollouts(id).await
-}
-
-#[server(prefix = "/rpc", output = JsonText)]
-pub async fn get_rollout(id: String) -> Result<RolloutDetail, ServerFnError> {
-    use_backend()?.get_rollout(id).await
+pub async fn get_newest_rollout(service: String) -> Result<Option<RolloutDetail>, ServerFnError> {
+    use_backend()?.newest_rollout(service).await
 }
 
 #[server(prefix = "/rpc", output = JsonText)]

@@ -229,14 +229,11 @@ impl Backend for ConsoleBackend {
         ops::tasks::list(&self.ctx, &filter).await.map_err(fail)
     }
 
-    async fn service_rollouts(&self, id: String) -> Result<Vec<Rollout>, ServerFnError> {
-        caller_for::<rpc::ListServiceRollouts>()?;
-        ops::rollouts::of_service(&self.ctx, &id).await.map_err(fail)
-    }
-
-    async fn get_rollout(&self, id: String) -> Result<RolloutDetail, ServerFnError> {
-        caller_for::<rpc::GetRollout>()?;
-        ops::rollouts::get(&self.ctx, &id).await.map_err(fail)
+    async fn newest_rollout(&self, service: String) -> Result<Option<RolloutDetail>, ServerFnError> {
+        caller_for::<rpc::GetNewestRollout>()?;
+        ops::rollouts::newest_of_service(&self.ctx, &service)
+            .await
+            .map_err(fail)
     }
 
     async fn pause_rollout(&self, id: String) -> Result<Rollout, ServerFnError> {

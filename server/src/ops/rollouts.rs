@@ -105,6 +105,22 @@ pub async fn of_service(ctx: &Ctx, service: &str) -> Result<Vec<Rollout>, AppErr
     Ok(views)
 }
 
+/// The service's newest rollout, running or ended, in detail; `None` for a
+/// service that never had one.
+pub async fn newest_of_service(ctx: &Ctx, service: &str) -> Result<Option<RolloutDetail>, AppError> {
+    let service = services::find(ctx, service).await?;
+    match ctx
+        .store
+        .rollouts_of_service(&service.id)
+        .await?
+        .into_iter()
+        .next()
+    {
+        Some(newest) => get(ctx, &newest.id).await.map(Some),
+        None => Ok(None),
+    }
+}
+
 pub async fn get(ctx: &Ctx, id: &str) -> Result<RolloutDetail, AppError> {
     let rollout = load_view(ctx, find(ctx, id).await?).await?;
     let timeline = ctx.store.rollout_events(id).await?;

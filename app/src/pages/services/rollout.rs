@@ -19,7 +19,7 @@ use crate::{
         form_error::{FormError, failure, user_message},
     },
     format::utc,
-    rpc::{AbortRollout, PauseRollout, ResumeRollout, RollbackService, get_rollout, list_service_rollouts},
+    rpc::{AbortRollout, PauseRollout, ResumeRollout, RollbackService, get_newest_rollout},
 };
 
 /// The operator's levers on a running rollout.
@@ -53,31 +53,25 @@ pub fn RolloutPanel(
     };
     let lever_moves =
         move || levers.pause.version().get() + levers.resume.version().get() + levers.abort.version().get();
+    // The head reloads when a rollout starts or changes state, the progress
+    // with every step; both ask for the same thing.
     let latest = {
         let id = id.clone();
         Resource::new(
             move || (moved.get(), lever_moves()),
-            move |_| newest_rollout(id.clone()),
+            move |_| get_newest_rollout(id.clone()),
         )
     };
     let detail = Resource::new(
         move || (moved.get(), progressed.get(), lever_moves()),
-        move |_| {
-            let id = id.clone();
-            async move {
-                match newest_rollout(id).await? {
-                    Some(rollout) => get_rollout(rollout.id).await.map(Some),
-                    None => Ok(None),
-                }
-            }
-        },
+        move |_| get_newest_rollout(id.clone()),
     );
     view! {
         <Transition>
             {move || Suspend::new(async move {
                 match latest.await {
-                    Ok(Some(rollout)) => {
-                        view! { <RolloutHead rollout operator levers detail /> }.into_any()
+                    Ok(Some(newest)) => {
+                        view! { <RolloutHead rollout=newest.rollout operator levers detail /> }.into_any()
                     }
                     Ok(None) => ().into_any(),
                     Err(error) => view! { <p class="form-error">{user_message(&error)}</p> }.into_any(),
@@ -91,10 +85,6 @@ pub fn RolloutPanel(
 }
 
 type DetailResource = Resource<Result<Option<RolloutDetail>, ServerFnError>>;
-
-async fn newest_rollout(service: String) -> Result<Option<Rollout>, ServerFnError> {
-    Ok(list_service_rollouts(service).await?.into_iter().next())
-}
 
 #[component]
 fn RolloutHead(rollout: Rollout, operator: bool, levers: Levers, detail: DetailResource) -> impl IntoView {
