@@ -3,16 +3,17 @@ use leptos::prelude::*;
 /// A destructive button that asks once more in place ("Really delete
 /// alice? [Delete] [Cancel]") instead of a browser dialog, which tests and
 /// keyboard users handle badly. The buttons carry `class`, `class-confirm`
-/// and `class-cancel` so tests can find them.
+/// and `class-cancel` so tests can find them. `on_confirm` is a `Callback`,
+/// not a generic closure: one copy of this component in the wasm serves
+/// every caller.
 #[component]
 pub fn ConfirmButton(
     label: &'static str,
     question: String,
     class: &'static str,
-    on_confirm: impl Fn() + Send + Sync + 'static,
+    #[prop(into)] on_confirm: Callback<()>,
 ) -> impl IntoView {
     let asking = RwSignal::new(false);
-    let on_confirm = StoredValue::new(on_confirm);
     move || {
         if asking.get() {
             view! {
@@ -23,7 +24,7 @@ pub fn ConfirmButton(
                         class=format!("button small danger {class}-confirm")
                         on:click=move |_| {
                             asking.set(false);
-                            on_confirm.with_value(|confirm| confirm());
+                            on_confirm.run(());
                         }
                     >
                         {label}

@@ -107,6 +107,33 @@ pub fn FilterSelect(
     }
 }
 
+/// How many of a list's `total` rows the filters let through, told to
+/// screen readers as it changes.
+#[component]
+pub fn FilterCount(
+    id: &'static str,
+    /// What one row is, in the singular ("node").
+    noun: &'static str,
+    total: usize,
+    #[prop(into)] shown: Signal<usize>,
+) -> impl IntoView {
+    view! {
+        <p class="muted small list-count" id=id aria-live="polite">
+            {move || count_words(noun, total, shown.get())}
+        </p>
+    }
+}
+
+/// "3 nodes", "1 of 3 nodes match.", "No node matches these filters."
+fn count_words(noun: &str, total: usize, shown: usize) -> String {
+    let plural = if total == 1 { "" } else { "s" };
+    match shown {
+        n if n == total => format!("{total} {noun}{plural}"),
+        0 => format!("No {noun} matches these filters."),
+        n => format!("{n} of {total} {noun}{plural} match."),
+    }
+}
+
 /// Whether `text` contains what was typed, ignoring case and the blanks
 /// around it; an empty filter matches everything.
 pub fn matches_text(typed: &str, texts: &[&str]) -> bool {
@@ -129,6 +156,14 @@ mod tests {
         assert!(matches_text("  WEB ", &["api", "my-web-1"]));
         assert!(matches_text("demo:v2", &["web", "shoal-demo:v2"]));
         assert!(!matches_text("db", &["web", "shoal-demo:v2"]));
+    }
+
+    #[test]
+    fn the_count_says_how_many_rows_the_filters_let_through() {
+        assert_eq!(count_words("node", 1, 1), "1 node");
+        assert_eq!(count_words("node", 3, 3), "3 nodes");
+        assert_eq!(count_words("node", 3, 1), "1 of 3 nodes match.");
+        assert_eq!(count_words("service", 3, 0), "No service matches these filters.");
     }
 
     #[test]

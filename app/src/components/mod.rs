@@ -5,4 +5,6 @@ pub mod filters;
 pub mod form_error;
 pub mod layout;
 pub mod live;
+pub mod loaded;
+pub mod table;
 pub mod user_menu;

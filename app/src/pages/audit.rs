@@ -8,7 +8,10 @@ use leptos_router::{
 use shoal_proto::auth::{AuditEntry, AuditPage, AuditQuery};
 
 use crate::{
-    components::form_error::user_message,
+    components::{
+        form_error::user_message,
+        table::{Column, DataTable},
+    },
     format::{parse_datetime_local, utc},
     rpc::get_audit,
     url,
@@ -154,42 +157,29 @@ fn AuditEntries(page: AuditPage) -> impl IntoView {
             page.next_before.map(|before| audit_href(params, Some(before))),
         )
     });
-    let table = if page.entries.is_empty() {
-        view! { <p class="empty" id="audit-empty">"No entries match."</p> }.into_any()
-    } else {
-        let rows = page
-            .entries
-            .into_iter()
-            .map(|entry| view! { <AuditRow entry /> })
-            .collect_view();
-        view! {
-            <div class="table-wrap">
-                <table class="table" id="audit-table">
-                    <thead>
-                        <tr>
-                            <th>"Time"</th>
-                            <th>"Actor"</th>
-                            <th>"Source"</th>
-                            <th>"Action"</th>
-                            <th>"Target"</th>
-                            <th>"Detail"</th>
-                        </tr>
-                    </thead>
-                    <tbody>{rows}</tbody>
-                </table>
-            </div>
-        }
-        .into_any()
-    };
+    let rows = page
+        .entries
+        .into_iter()
+        .map(|entry| view! { <AuditRow entry /> }.into_any())
+        .collect();
 
     view! {
-        {table}
+        <DataTable id="audit-table" columns=AUDIT_COLUMNS rows empty="No entries match." empty_id="audit-empty" />
         <div class="pager">
             {paged.then(|| view! { <A href=newest attr:class="button secondary" attr:id="audit-newest">"Newest entries"</A> })}
             {older.map(|href| view! { <A href=href attr:class="button secondary" attr:id="audit-older">"Older entries"</A> })}
         </div>
     }
 }
+
+const AUDIT_COLUMNS: &[Column] = &[
+    Column::new("Time"),
+    Column::new("Actor"),
+    Column::new("Source"),
+    Column::new("Action"),
+    Column::new("Target"),
+    Column::new("Detail"),
+];
 
 #[component]
 fn AuditRow(entry: AuditEntry) -> impl IntoView {

@@ -13,7 +13,7 @@ use shoal_proto::{
 };
 
 use crate::{
-    components::{form_error::user_message, live::live_changes},
+    components::{live::live_changes, loaded::loaded},
     rpc::{list_nodes, list_services, list_tasks},
 };
 
@@ -107,22 +107,17 @@ pub fn ClusterPage() -> impl IntoView {
             <div class="page-head">
                 <h1>"Cluster"</h1>
             </div>
-            <Transition fallback=|| view! { <p class="muted">"Loading the cluster…"</p> }>
-                {move || Suspend::new(async move {
-                    match cluster.await {
-                        Ok((nodes, _, _)) if nodes.is_empty() => view! {
-                            <p class="empty" id="cluster-empty">"No node has joined yet."</p>
-                        }
-                            .into_any(),
-                        Ok((nodes, tasks, services)) => view! {
-                            <RolloutsUnderway services=services.clone() />
-                            <ClusterColumns columns=columns(nodes, tasks) targets=rollout_targets(&services) />
-                        }
-                            .into_any(),
-                        Err(error) => view! { <p class="form-error">{user_message(&error)}</p> }.into_any(),
-                    }
-                })}
-            </Transition>
+            {loaded("Loading the cluster…", cluster, move |value| match value {
+                (nodes, _, _) if nodes.is_empty() => view! {
+                    <p class="empty" id="cluster-empty">"No node has joined yet."</p>
+                }
+                    .into_any(),
+                (nodes, tasks, services) => view! {
+                    <RolloutsUnderway services=services.clone() />
+                    <ClusterColumns columns=columns(nodes, tasks) targets=rollout_targets(&services) />
+                }
+                    .into_any(),
+            })}
         </section>
     }
 }

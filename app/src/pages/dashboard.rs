@@ -9,7 +9,7 @@ use shoal_proto::{
 };
 
 use crate::{
-    components::{form_error::user_message, live::live_changes},
+    components::{live::live_changes, loaded::loaded},
     format::{gib, utc},
     pages::services::ServiceState,
     rpc::{get_dashboard, get_server_status},
@@ -52,35 +52,11 @@ pub fn Dashboard() -> impl IntoView {
                     "Refresh"
                 </button>
             </div>
-            <Transition fallback=|| view! { <p class="muted">"Loading the cluster…"</p> }>
-                {move || Suspend::new(async move {
-                    match summary.await {
-                        Ok(summary) => view! { <ClusterSummary summary /> }.into_any(),
-                        Err(error) => view! {
-                            <p class="form-error" id="dashboard-error">{user_message(&error)}</p>
-                        }
-                            .into_any(),
-                    }
-                })}
-            </Transition>
+            {loaded("Loading the cluster…", summary, |summary| view! { <ClusterSummary summary /> }.into_any())}
             <div class="cards">
                 <article class="card" id="server-card">
                     <h2>"Server"</h2>
-                    <Transition fallback=|| view! { <p class="muted">"Loading…"</p> }>
-                        {move || Suspend::new(async move {
-                            match status.await {
-                                Ok(status) => view! { <StatusFacts status /> }.into_any(),
-                                Err(error) => {
-                                    view! {
-                                        <p class="error">
-                                            "Cannot reach the server: " {error.to_string()}
-                                        </p>
-                                    }
-                                        .into_any()
-                                }
-                            }
-                        })}
-                    </Transition>
+                    {loaded("Loading…", status, |status| view! { <StatusFacts status /> }.into_any())}
                     <p class="muted" id="refresh-count">
                         {move || match refreshes.get() {
                             0 => "Loaded with the page.".to_string(),

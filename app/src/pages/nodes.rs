@@ -10,9 +10,13 @@ use crate::{
     components::{
         auth::use_auth,
         confirm::ConfirmButton,
-        filters::{FilterForm, FilterSelect, FilterText, matches_choice, matches_text, url_filters},
-        form_error::{FormError, failure, user_message},
+        filters::{
+            FilterCount, FilterForm, FilterSelect, FilterText, matches_choice, matches_text, url_filters,
+        },
+        form_error::{FormError, failure},
         live::live_changes,
+        loaded::loaded,
+        table::{Column, DataTable},
     },
     format::{gib, utc_or},
     rpc::{RemoveNode, RotateJoinToken, SetNodeRole, UpdateNode, get_join_tokens, list_nodes},
@@ -61,20 +65,7 @@ pub fn NodesPage() -> impl IntoView {
             <FormError message=failure(remove.value()) id="nodes-remove-error" />
             <FormError message=failure(set_role.value()) id="nodes-role-error" />
             <NodeFilterForm filters />
-            <Transition fallback=|| view! { <p class="muted">"Loading nodes…"</p> }>
-                {move || Suspend::new(async move {
-                    match nodes.await {
-                        Ok(nodes) if nodes.is_empty() => view! {
-                            <p class="muted" id="nodes-empty">
-                                "No node has joined yet. Run the join command on a host with Docker."
-                            </p>
-                        }
-                            .into_any(),
-                        Ok(nodes) => view! { <NodesTable nodes role update remove set_role filters /> }.into_any(),
-                        Err(error) => view! { <p class="form-error">{user_message(&error)}</p> }.into_any(),
-                    }
-                })}
-            </Transition>
+            {loaded("Loading nodes…", nodes, move |nodes| view! { <NodesTable nodes role update remove set_role filters /> }.into_any())}
         </section>
     }
 }
@@ -165,35 +156,31 @@ fn NodesTable(
     let shown = Memo::new(move |_| keys.iter().filter(|key| filters.lets_through(key)).count());
     let rows = nodes
         .into_iter()
-        .map(|node| view! { <NodeRow node role update remove set_role filters /> })
-        .collect_view();
+        .map(|node| view! { <NodeRow node role update remove set_role filters /> }.into_any())
+        .collect();
     view! {
-        <p class="muted small list-count" id="nodes-shown" aria-live="polite">
-            {move || match shown.get() {
-                n if n == total => format!("{total} node{}", if total == 1 { "" } else { "s" }),
-                0 => "No node matches these filters.".to_owned(),
-                n => format!("{n} of {total} nodes match."),
-            }}
-        </p>
-        <div class="table-wrap">
-            <table class="table stack" id="nodes-table">
-                <thead>
-                    <tr>
-                        <th scope="col">"Hostname"</th>
-                        <th scope="col">"Status"</th>
-                        <th scope="col">"Role"</th>
-                        <th scope="col">"Availability"</th>
-                        <th scope="col">"Machine"</th>
-                        <th scope="col">"Labels"</th>
-                        <th scope="col" class="col-optional">"Last heartbeat"</th>
-                        <th scope="col"><span class="visually-hidden">"Actions"</span></th>
-                    </tr>
-                </thead>
-                <tbody>{rows}</tbody>
-            </table>
-        </div>
+        {(total > 0).then(|| view! { <FilterCount id="nodes-shown" noun="node" total shown /> })}
+        <DataTable
+            id="nodes-table"
+            class="stack"
+            columns=NODE_COLUMNS
+            rows
+            empty="No node has joined yet. Run the join command on a host with Docker."
+            empty_id="nodes-empty"
+        />
     }
 }
+
+const NODE_COLUMNS: &[Column] = &[
+    Column::new("Hostname"),
+    Column::new("Status"),
+    Column::new("Role"),
+    Column::new("Availability"),
+    Column::new("Machine"),
+    Column::new("Labels"),
+    Column::optional("Last heartbeat"),
+    Column::ACTIONS,
+];
 
 #[component]
 fn NodeRow(
@@ -389,18 +376,11 @@ fn JoinTokensPanel() -> impl IntoView {
         <article class="card join-tokens" id="join-tokens">
             <h2>"Add a node"</h2>
             <FormError message=failure(rotate.value()) id="join-tokens-error" />
-            <Transition fallback=|| view! { <p class="muted">"Loading join tokens…"</p> }>
-                {move || Suspend::new(async move {
-                    match tokens.await {
-                        Ok(tokens) => view! {
-                            <JoinCommand token=tokens.worker rotate />
-                            <JoinCommand token=tokens.manager rotate />
-                        }
-                            .into_any(),
-                        Err(error) => view! { <p class="form-error">{user_message(&error)}</p> }.into_any(),
-                    }
-                })}
-            </Transition>
+            {loaded("Loading join tokens…", tokens, move |tokens| view! {
+                <JoinCommand token=tokens.worker rotate />
+                <JoinCommand token=tokens.manager rotate />
+            }
+                .into_any())}
         </article>
     }
 }

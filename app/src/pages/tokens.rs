@@ -8,7 +8,9 @@ use crate::{
         auth::use_auth,
         badge::{RoleBadge, Status, StatusBadge},
         confirm::ConfirmButton,
-        form_error::{FormError, failure, sentence, user_message},
+        form_error::{FormError, failure, sentence},
+        loaded::loaded,
+        table::{Column, DataTable},
     },
     format::{utc, utc_or},
     rpc::{CreateToken, RevokeToken, list_tokens},
@@ -40,21 +42,14 @@ pub fn TokensPage() -> impl IntoView {
             }}
             <NewTokenForm create my_role />
             <FormError message=failure(revoke.value()) id="tokens-error" />
-            <Transition fallback=|| view! { <p class="muted">"Loading tokens…"</p> }>
-                {move || Suspend::new(async move {
-                    match tokens.await {
-                        Ok(tokens) => view! { <TokensTable tokens revoke /> }.into_any(),
-                        Err(error) => view! { <p class="form-error">{user_message(&error)}</p> }.into_any(),
-                    }
-                })}
-            </Transition>
+            {loaded("Loading tokens…", tokens, move |tokens| view! { <TokensTable tokens revoke /> }.into_any())}
         </section>
     }
 }
 
 /// The token's secret, in the only answer that carries it.
 #[component]
-fn NewSecret(created: CreatedApiToken, on_done: impl Fn() + Send + Sync + 'static) -> impl IntoView {
+fn NewSecret(created: CreatedApiToken, #[prop(into)] on_done: Callback<()>) -> impl IntoView {
     let CreatedApiToken { token, secret } = created;
     let input = NodeRef::<Input>::new();
     let copied = RwSignal::new(None::<bool>);
@@ -98,7 +93,7 @@ fn NewSecret(created: CreatedApiToken, on_done: impl Fn() + Send + Sync + 'stati
             </div>
             <p class="muted">"Try it:"</p>
             <pre class="code-block" id="token-curl">{curl}</pre>
-            <button type="button" id="token-done" class="button secondary" on:click=move |_| on_done()>
+            <button type="button" id="token-done" class="button secondary" on:click=move |_| on_done.run(())>
                 "I have copied it"
             </button>
         </div>
@@ -235,9 +230,6 @@ fn token_status(token: &ApiToken, now: Millis) -> Status {
 
 #[component]
 fn TokensTable(tokens: Vec<ApiToken>, revoke: ServerAction<RevokeToken>) -> impl IntoView {
-    if tokens.is_empty() {
-        return view! { <p class="empty" id="tokens-empty">"You have no API tokens yet."</p> }.into_any();
-    }
     let now = browser::now_millis();
     let rows = tokens
         .into_iter()
@@ -279,29 +271,29 @@ fn TokensTable(tokens: Vec<ApiToken>, revoke: ServerAction<RevokeToken>) -> impl
                     </td>
                 </tr>
             }
+            .into_any()
         })
-        .collect_view();
-
+        .collect();
     view! {
-        <div class="table-wrap">
-            <table class="table" id="tokens-table">
-                <thead>
-                    <tr>
-                        <th>"Name"</th>
-                        <th>"Role"</th>
-                        <th>"Created"</th>
-                        <th>"Expires"</th>
-                        <th>"Last used"</th>
-                        <th>"Status"</th>
-                        <th class="actions"></th>
-                    </tr>
-                </thead>
-                <tbody>{rows}</tbody>
-            </table>
-        </div>
+        <DataTable
+            id="tokens-table"
+            columns=TOKEN_COLUMNS
+            rows
+            empty="You have no API tokens yet."
+            empty_id="tokens-empty"
+        />
     }
-    .into_any()
 }
+
+const TOKEN_COLUMNS: &[Column] = &[
+    Column::new("Name"),
+    Column::new("Role"),
+    Column::new("Created"),
+    Column::new("Expires"),
+    Column::new("Last used"),
+    Column::new("Status"),
+    Column::ACTIONS,
+];
 
 #[cfg(test)]
 mod tests {

@@ -7,7 +7,9 @@ use crate::{
         auth::use_auth,
         badge::{Status, StatusBadge},
         confirm::ConfirmButton,
-        form_error::{FormError, failure, sentence, user_message},
+        form_error::{FormError, failure, sentence},
+        loaded::loaded,
+        table::{Column, DataTable},
     },
     format::{utc, utc_or},
     rpc::{CreateUser, delete_user, list_users, update_user},
@@ -51,17 +53,7 @@ pub fn UsersPage() -> impl IntoView {
             </div>
             <NewUserForm create />
             <FormError message=failure(edit.value()) id="users-error" />
-            <Transition fallback=|| view! { <p class="muted">"Loading users…"</p> }>
-                {move || {
-                    let my_id = my_id.clone();
-                    Suspend::new(async move {
-                        match users.await {
-                            Ok(users) => view! { <UsersTable users edit my_id /> }.into_any(),
-                            Err(error) => view! { <p class="form-error">{user_message(&error)}</p> }.into_any(),
-                        }
-                    })
-                }}
-            </Transition>
+            {loaded("Loading users…", users, move |users| view! { <UsersTable users edit my_id=my_id.clone() /> }.into_any())}
         </section>
     }
 }
@@ -139,7 +131,7 @@ fn RoleSelect(
     #[prop(optional)] id: &'static str,
     #[prop(optional)] class: &'static str,
     current: Role,
-    on_pick: impl Fn(Role) + Send + Sync + 'static,
+    #[prop(into)] on_pick: Callback<Role>,
 ) -> impl IntoView {
     view! {
         <select
@@ -148,7 +140,7 @@ fn RoleSelect(
             aria-label="Role"
             on:change=move |event| {
                 if let Ok(picked) = event_target_value(&event).parse() {
-                    on_pick(picked);
+                    on_pick.run(picked);
                 }
             }
         >
@@ -166,27 +158,20 @@ fn UsersTable(users: Vec<User>, edit: EditAction, my_id: Option<String>) -> impl
         .into_iter()
         .map(|user| {
             let is_me = my_id.as_deref() == Some(user.id.as_str());
-            view! { <UserRow user is_me edit /> }
+            view! { <UserRow user is_me edit /> }.into_any()
         })
-        .collect_view();
-    view! {
-        <div class="table-wrap">
-            <table class="table" id="users-table">
-                <thead>
-                    <tr>
-                        <th>"Username"</th>
-                        <th>"Role"</th>
-                        <th>"Status"</th>
-                        <th>"Created"</th>
-                        <th>"Last login"</th>
-                        <th class="actions"></th>
-                    </tr>
-                </thead>
-                <tbody>{rows}</tbody>
-            </table>
-        </div>
-    }
+        .collect();
+    view! { <DataTable id="users-table" columns=USER_COLUMNS rows /> }
 }
+
+const USER_COLUMNS: &[Column] = &[
+    Column::new("Username"),
+    Column::new("Role"),
+    Column::new("Status"),
+    Column::new("Created"),
+    Column::new("Last login"),
+    Column::ACTIONS,
+];
 
 /// One account. Disabling or deleting yourself is not offered: it would
 /// end the session that is doing it.
@@ -295,8 +280,8 @@ fn UserRow(user: User, is_me: bool, edit: EditAction) -> impl IntoView {
 /// The new password for someone who lost theirs, asked for in the row.
 #[component]
 fn PasswordReset(
-    on_save: impl Fn(String) + Send + Sync + 'static,
-    on_cancel: impl Fn() + Send + Sync + 'static + Copy,
+    #[prop(into)] on_save: Callback<String>,
+    #[prop(into)] on_cancel: Callback<()>,
 ) -> impl IntoView {
     let password = RwSignal::new(String::new());
     let problem = RwSignal::new(None::<String>);
@@ -305,8 +290,8 @@ fn PasswordReset(
         let new_password = password.get_untracked();
         match check_new_password(&new_password) {
             Ok(()) => {
-                on_save(new_password);
-                on_cancel();
+                on_save.run(new_password);
+                on_cancel.run(());
             }
             Err(error) => problem.set(Some(sentence(&error.message))),
         }
@@ -326,7 +311,7 @@ fn PasswordReset(
             <button type="submit" class="button small user-reset-save">
                 "Save"
             </button>
-            <button type="button" class="button small secondary user-reset-cancel" on:click=move |_| on_cancel()>
+            <button type="button" class="button small secondary user-reset-cancel" on:click=move |_| on_cancel.run(())>
                 "Cancel"
             </button>
             <FormError message=problem />

@@ -5,7 +5,7 @@ use shoal_proto::service::Service;
 
 use super::{draft::SpecDraft, form::ServiceForm, service_href};
 use crate::{
-    components::form_error::{failure, user_message},
+    components::{form_error::failure, loaded::loaded},
     rpc::{CreateService, UpdateService, get_service},
 };
 
@@ -57,33 +57,26 @@ pub fn EditServicePage() -> impl IntoView {
     view! {
         <Title text="Edit service" />
         <section class="page">
-            <Transition fallback=|| view! { <p class="muted">"Loading the service…"</p> }>
-                {move || Suspend::new(async move {
-                    match service.await {
-                        Ok(service) => {
-                            let id = service.id.clone();
-                            view! {
-                                <div class="page-head">
-                                    <h1>"Edit " {service.name.clone()}</h1>
-                                    <span class="muted">"revision " {service.revision}</span>
-                                </div>
-                                <ServiceForm
-                                    initial=SpecDraft::from_spec(&service.spec)
-                                    submit_label="Save as a new revision"
-                                    pending=update.pending()
-                                    server_error=failure(update.value())
-                                    on_submit=move |spec| {
-                                        update.dispatch(UpdateService { id: id.clone(), spec });
-                                    }
-                                    cancel_href=service_href(&service.id)
-                                />
-                            }
-                                .into_any()
+            {loaded("Loading the service…", service, move |service| {
+                let id = service.id.clone();
+                view! {
+                    <div class="page-head">
+                        <h1>"Edit " {service.name.clone()}</h1>
+                        <span class="muted">"revision " {service.revision}</span>
+                    </div>
+                    <ServiceForm
+                        initial=SpecDraft::from_spec(&service.spec)
+                        submit_label="Save as a new revision"
+                        pending=update.pending()
+                        server_error=failure(update.value())
+                        on_submit=move |spec| {
+                            update.dispatch(UpdateService { id: id.clone(), spec });
                         }
-                        Err(error) => view! { <p class="form-error">{user_message(&error)}</p> }.into_any(),
-                    }
-                })}
-            </Transition>
+                        cancel_href=service_href(&service.id)
+                    />
+                }
+                    .into_any()
+            })}
         </section>
     }
 }

@@ -61,7 +61,7 @@ pub fn ServiceForm(
     submit_label: &'static str,
     #[prop(into)] pending: Signal<bool>,
     #[prop(into)] server_error: Signal<Option<String>>,
-    on_submit: impl Fn(ServiceSpec) + Send + Sync + 'static,
+    #[prop(into)] on_submit: Callback<ServiceSpec>,
     #[prop(optional)] cancel_href: Option<String>,
 ) -> impl IntoView {
     let draft = RwSignal::new(initial);
@@ -84,7 +84,7 @@ pub fn ServiceForm(
         match checked {
             Ok(spec) => {
                 own_problem.set(None);
-                on_submit(spec);
+                on_submit.run(spec);
             }
             Err(error) => own_problem.set(Some(error)),
         }
@@ -240,10 +240,10 @@ fn EnvRows(draft: RwSignal<SpecDraft>) -> impl IntoView {
 }
 
 #[component]
-fn AddRow(id: &'static str, label: &'static str, on_add: impl Fn() + Send + Sync + 'static) -> impl IntoView {
+fn AddRow(id: &'static str, label: &'static str, #[prop(into)] on_add: Callback<()>) -> impl IntoView {
     view! {
         <div>
-            <button type="button" class="button small secondary" id=format!("{id}-add") on:click=move |_| on_add()>
+            <button type="button" class="button small secondary" id=format!("{id}-add") on:click=move |_| on_add.run(())>
                 {label}
             </button>
         </div>
@@ -251,9 +251,9 @@ fn AddRow(id: &'static str, label: &'static str, on_add: impl Fn() + Send + Sync
 }
 
 #[component]
-fn RemoveRow(on_remove: impl Fn() + Send + Sync + 'static) -> impl IntoView {
+fn RemoveRow(#[prop(into)] on_remove: Callback<()>) -> impl IntoView {
     view! {
-        <button type="button" class="row-remove" title="Remove this row" on:click=move |_| on_remove()>
+        <button type="button" class="row-remove" title="Remove this row" on:click=move |_| on_remove.run(())>
             "×"
         </button>
     }

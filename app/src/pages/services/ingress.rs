@@ -8,7 +8,13 @@ use shoal_proto::{
     service::{Protocol, PublishMode},
 };
 
-use crate::{components::form_error::user_message, rpc::get_service_ingress};
+use crate::{
+    components::{
+        loaded::loaded,
+        table::{Column, DataTable},
+    },
+    rpc::get_service_ingress,
+};
 
 /// The published ports of service `id`, reloaded when `changes` moves (a
 /// task came, went or changed health) and on request, for fresh counters.
@@ -22,18 +28,13 @@ pub fn IngressPanel(id: String, #[prop(into)] changes: Signal<u64>) -> impl Into
     view! {
         <section class="service-section" id="service-ingress">
             <h2>"Published ports"</h2>
-            <Transition fallback=|| view! { <p class="muted">"Loading the published ports…"</p> }>
-                {move || Suspend::new(async move {
-                    match view_of.await {
-                        Ok(ingress) if ingress.ports.is_empty() => view! {
-                            <p class="muted">"This service publishes no port."</p>
-                        }
-                            .into_any(),
-                        Ok(ingress) => view! { <Ports ingress /> }.into_any(),
-                        Err(error) => view! { <p class="form-error">{user_message(&error)}</p> }.into_any(),
-                    }
-                })}
-            </Transition>
+            {loaded("Loading the published ports…", view_of, move |value| match value {
+                ingress if ingress.ports.is_empty() => view! {
+                    <p class="muted">"This service publishes no port."</p>
+                }
+                    .into_any(),
+                ingress => view! { <Ports ingress /> }.into_any(),
+            })}
             <button type="button" class="button secondary small" id="ingress-refresh"
                 on:click=move |_| refreshes.update(|n| *n += 1)>
                 "Refresh counters"
@@ -91,32 +92,27 @@ fn Port(port: PublishedPort, version: u64) -> impl IntoView {
     let nodes = port
         .nodes
         .into_iter()
-        .map(|node| view! { <ListenerRow node version ingress /> })
-        .collect_view();
+        .map(|node| view! { <ListenerRow node version ingress /> }.into_any())
+        .collect();
     view! {
         <div class="ingress-port" data-published=port.published>
             <h3>{title}</h3>
             <p class="label">"Forwards to"</p>
             {backends}
-            <div class="table-wrap">
-                <table class="table ingress-nodes">
-                    <thead>
-                        <tr>
-                            <th>"Node"</th>
-                            <th>"Listens on"</th>
-                            <th>"Backends"</th>
-                            <th>"Connections"</th>
-                            <th>"Active"</th>
-                            <th>"Bytes in / out"</th>
-                            <th>"Errors"</th>
-                        </tr>
-                    </thead>
-                    <tbody>{nodes}</tbody>
-                </table>
-            </div>
+            <DataTable class="ingress-nodes" columns=LISTENER_COLUMNS rows=nodes />
         </div>
     }
 }
+
+const LISTENER_COLUMNS: &[Column] = &[
+    Column::new("Node"),
+    Column::new("Listens on"),
+    Column::new("Backends"),
+    Column::new("Connections"),
+    Column::new("Active"),
+    Column::new("Bytes in / out"),
+    Column::new("Errors"),
+];
 
 #[component]
 fn ListenerRow(node: NodeListener, version: u64, ingress: bool) -> impl IntoView {

@@ -11,9 +11,12 @@ use super::{fields::Choice, service_href};
 use crate::{
     components::{
         auth::use_auth,
-        filters::{FilterForm, FilterSelect, FilterText, matches_choice, matches_text, url_filters},
-        form_error::user_message,
+        filters::{
+            FilterCount, FilterForm, FilterSelect, FilterText, matches_choice, matches_text, url_filters,
+        },
         live::live_changes,
+        loaded::loaded,
+        table::{Column, DataTable},
     },
     format::utc,
     rpc::list_services,
@@ -45,20 +48,7 @@ pub fn ServicesPage() -> impl IntoView {
                 {operator.then(|| view! { <A href="/services/new" attr:class="button" attr:id="service-new">"New service"</A> })}
             </div>
             <ServiceFilters text state />
-            <Transition fallback=|| view! { <p class="muted">"Loading services…"</p> }>
-                {move || Suspend::new(async move {
-                    match services.await {
-                        Ok(services) if services.is_empty() => view! {
-                            <p class="empty" id="services-empty">
-                                "No service yet. A service runs an image as a number of tasks spread over the nodes."
-                            </p>
-                        }
-                            .into_any(),
-                        Ok(services) => view! { <ServicesTable services text state /> }.into_any(),
-                        Err(error) => view! { <p class="form-error">{user_message(&error)}</p> }.into_any(),
-                    }
-                })}
-            </Transition>
+            {loaded("Loading services…", services, move |services| view! { <ServicesTable services text state /> }.into_any())}
         </section>
     }
 }
@@ -114,33 +104,29 @@ fn ServicesTable(services: Vec<Service>, text: RwSignal<String>, state: RwSignal
     });
     let rows = rows
         .into_iter()
-        .map(|(service, health)| view! { <ServiceRow service health text state /> })
-        .collect_view();
+        .map(|(service, health)| view! { <ServiceRow service health text state /> }.into_any())
+        .collect();
     view! {
-        <p class="muted small list-count" id="services-shown" aria-live="polite">
-            {move || match shown.get() {
-                n if n == total => format!("{total} service{}", if total == 1 { "" } else { "s" }),
-                0 => "No service matches these filters.".to_owned(),
-                n => format!("{n} of {total} services match."),
-            }}
-        </p>
-        <div class="table-wrap">
-            <table class="table stack" id="services-table">
-                <thead>
-                    <tr>
-                        <th scope="col">"Name"</th>
-                        <th scope="col">"Image"</th>
-                        <th scope="col">"State"</th>
-                        <th scope="col">"Running"</th>
-                        <th scope="col" class="col-optional">"Mode"</th>
-                        <th scope="col" class="col-optional">"Updated"</th>
-                    </tr>
-                </thead>
-                <tbody>{rows}</tbody>
-            </table>
-        </div>
+        {(total > 0).then(|| view! { <FilterCount id="services-shown" noun="service" total shown /> })}
+        <DataTable
+            id="services-table"
+            class="stack"
+            columns=SERVICE_COLUMNS
+            rows
+            empty="No service yet. A service runs an image as a number of tasks spread over the nodes."
+            empty_id="services-empty"
+        />
     }
 }
+
+const SERVICE_COLUMNS: &[Column] = &[
+    Column::new("Name"),
+    Column::new("Image"),
+    Column::new("State"),
+    Column::new("Running"),
+    Column::optional("Mode"),
+    Column::optional("Updated"),
+];
 
 #[component]
 fn ServiceRow(

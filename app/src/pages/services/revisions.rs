@@ -6,7 +6,11 @@ use shoal_proto::service::{FieldChange, Revision};
 
 use super::rollout::RollbackButton;
 use crate::{
-    components::form_error::user_message,
+    components::{
+        form_error::user_message,
+        loaded::loaded,
+        table::{Column, DataTable},
+    },
     format::utc,
     rpc::{get_revision_diff, list_service_revisions},
 };
@@ -36,14 +40,7 @@ pub fn RevisionsPanel(id: String, operator: bool, #[prop(into)] changes: Signal<
     view! {
         <section class="service-section" id="service-revisions">
             <h2>"Revisions"</h2>
-            <Transition fallback=|| view! { <p class="muted">"Loading revisions…"</p> }>
-                {move || Suspend::new(async move {
-                    match revisions.await {
-                        Ok(revisions) => view! { <RevisionList id=id.get_value() revisions operator unfolded /> }.into_any(),
-                        Err(error) => view! { <p class="form-error">{user_message(&error)}</p> }.into_any(),
-                    }
-                })}
-            </Transition>
+            {loaded("Loading revisions…", revisions, move |revisions| view! { <RevisionList id=id.get_value() revisions operator unfolded /> }.into_any())}
         </section>
     }
 }
@@ -68,25 +65,18 @@ fn RevisionList(
         .enumerate()
         .map(|(index, (revision, previous))| {
             let rollback = operator && index > 0;
-            view! { <RevisionRow id=id.clone() revision previous rollback unfolded /> }
+            view! { <RevisionRow id=id.clone() revision previous rollback unfolded /> }.into_any()
         })
-        .collect_view();
-    view! {
-        <div class="table-wrap">
-            <table class="table revisions" id="revisions-table">
-                <thead>
-                    <tr>
-                        <th>"Revision"</th>
-                        <th>"Author"</th>
-                        <th>"Created"</th>
-                        <th class="actions"></th>
-                    </tr>
-                </thead>
-                {rows}
-            </table>
-        </div>
-    }
+        .collect();
+    view! { <DataTable id="revisions-table" class="revisions" columns=REVISION_COLUMNS rows row_groups=true /> }
 }
+
+const REVISION_COLUMNS: &[Column] = &[
+    Column::new("Revision"),
+    Column::new("Author"),
+    Column::new("Created"),
+    Column::ACTIONS,
+];
 
 /// One revision, as a `<tbody>` of its own so its unfolded part sits right
 /// under it.
@@ -183,18 +173,10 @@ fn ChangesTable(changes: Vec<FieldChange>) -> impl IntoView {
                     <td class="after">{shown(change.after)}</td>
                 </tr>
             }
+            .into_any()
         })
-        .collect_view();
-    view! {
-        <table class="table changes">
-            <thead>
-                <tr>
-                    <th>"Field"</th>
-                    <th>"Before"</th>
-                    <th>"After"</th>
-                </tr>
-            </thead>
-            <tbody>{rows}</tbody>
-        </table>
-    }
+        .collect();
+    view! { <DataTable class="changes" columns=CHANGE_COLUMNS rows /> }
 }
+
+const CHANGE_COLUMNS: &[Column] = &[Column::new("Field"), Column::new("Before"), Column::new("After")];

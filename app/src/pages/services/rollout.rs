@@ -16,7 +16,9 @@ use super::tasks::{TaskHealth, TaskStateBadge};
 use crate::{
     components::{
         confirm::ConfirmButton,
-        form_error::{FormError, failure, user_message},
+        form_error::{FormError, failure},
+        loaded::loaded,
+        table::{Column, DataTable},
     },
     format::utc,
     rpc::{AbortRollout, PauseRollout, ResumeRollout, RollbackService, get_newest_rollout},
@@ -67,17 +69,12 @@ pub fn RolloutPanel(
         move |_| get_newest_rollout(id.clone()),
     );
     view! {
-        <Transition>
-            {move || Suspend::new(async move {
-                match latest.await {
-                    Ok(Some(newest)) => {
-                        view! { <RolloutHead rollout=newest.rollout operator levers detail /> }.into_any()
-                    }
-                    Ok(None) => ().into_any(),
-                    Err(error) => view! { <p class="form-error">{user_message(&error)}</p> }.into_any(),
-                }
-            })}
-        </Transition>
+        {loaded("", latest, move |value| match value {
+            Some(newest) => {
+                view! { <RolloutHead rollout=newest.rollout operator levers detail /> }.into_any()
+            }
+            None => ().into_any(),
+        })}
         <FormError message=failure(levers.pause.value()) id="rollout-pause-error" />
         <FormError message=failure(levers.resume.value()) id="rollout-resume-error" />
         <FormError message=failure(levers.abort.value()) id="rollout-abort-error" />
@@ -204,24 +201,19 @@ fn RolloutLevers(id: String, state: RolloutState, levers: Levers) -> impl IntoVi
 #[component]
 fn RolloutProgress(detail: DetailResource) -> impl IntoView {
     view! {
-        <Transition fallback=|| view! { <p class="muted">"Loading the rollout…"</p> }>
-            {move || Suspend::new(async move {
-                match detail.await {
-                    Ok(Some(detail)) => {
-                        let active = detail.rollout.state.is_active();
-                        view! {
-                            <ProgressBar rollout=detail.rollout />
-                            <InFlight slots=detail.slots.clone() />
-                            <SlotTable slots=detail.slots />
-                            <Timeline events=detail.timeline open=active />
-                        }
-                            .into_any()
-                    }
-                    Ok(None) => ().into_any(),
-                    Err(error) => view! { <p class="form-error">{user_message(&error)}</p> }.into_any(),
+        {loaded("Loading the rollout…", detail, move |value| match value {
+            Some(detail) => {
+                let active = detail.rollout.state.is_active();
+                view! {
+                    <ProgressBar rollout=detail.rollout />
+                    <InFlight slots=detail.slots.clone() />
+                    <SlotTable slots=detail.slots />
+                    <Timeline events=detail.timeline open=active />
                 }
-            })}
-        </Transition>
+                    .into_any()
+            }
+            None => ().into_any(),
+        })}
     }
 }
 
@@ -302,39 +294,33 @@ fn status_name(status: SlotStatus) -> &'static str {
 /// Each slot's old and new task; only a running rollout has slots.
 #[component]
 fn SlotTable(slots: Vec<SlotProgress>) -> impl IntoView {
-    (!slots.is_empty()).then(|| {
-        let rows = slots
-            .into_iter()
-            .map(|slot| {
-                let name = slot_name(&slot);
-                let status = status_name(slot.status);
-                view! {
-                    <tr data-slot=name.clone() data-status=status>
-                        <td class="strong">{name.clone()}</td>
-                        <td><span class=format!("badge slot-status slot-{status}")>{status.replace('-', " ")}</span></td>
-                        <td><TaskBriefCell task=slot.old_task /></td>
-                        <td><TaskBriefCell task=slot.new_task /></td>
-                    </tr>
-                }
-            })
-            .collect_view();
-        view! {
-            <div class="table-wrap">
-                <table class="table rollout-slots" id="rollout-slots">
-                    <thead>
-                        <tr>
-                            <th>"Slot"</th>
-                            <th>"Status"</th>
-                            <th>"Old task"</th>
-                            <th>"New task"</th>
-                        </tr>
-                    </thead>
-                    <tbody>{rows}</tbody>
-                </table>
-            </div>
-        }
+    let rows = slots
+        .into_iter()
+        .map(|slot| {
+            let name = slot_name(&slot);
+            let status = status_name(slot.status);
+            view! {
+                <tr data-slot=name.clone() data-status=status>
+                    <td class="strong">{name.clone()}</td>
+                    <td><span class=format!("badge slot-status slot-{status}")>{status.replace('-', " ")}</span></td>
+                    <td><TaskBriefCell task=slot.old_task /></td>
+                    <td><TaskBriefCell task=slot.new_task /></td>
+                </tr>
+            }
+            .into_any()
+        })
+        .collect::<Vec<_>>();
+    (!rows.is_empty()).then(|| {
+        view! { <DataTable id="rollout-slots" class="rollout-slots" columns=SLOT_COLUMNS rows /> }
     })
 }
+
+const SLOT_COLUMNS: &[Column] = &[
+    Column::new("Slot"),
+    Column::new("Status"),
+    Column::new("Old task"),
+    Column::new("New task"),
+];
 
 #[component]
 fn TaskBriefCell(task: Option<TaskBrief>) -> impl IntoView {

@@ -14,7 +14,8 @@ use super::plural;
 use crate::{
     components::{
         filters::{FilterForm, FilterSelect, FilterText, matches_choice, matches_text},
-        form_error::user_message,
+        loaded::loaded,
+        table::{Column, DataTable},
     },
     format::utc,
     rpc::{list_nodes, list_tasks},
@@ -112,14 +113,7 @@ pub fn TasksPanel(id: String, #[prop(into)] changes: Signal<u64>) -> impl IntoVi
                     value=filters.state
                 />
             </FilterForm>
-            <Transition fallback=|| view! { <p class="muted">"Loading tasks…"</p> }>
-                {move || Suspend::new(async move {
-                    match tasks.await {
-                        Ok((tasks, nodes)) => view! { <TaskGroups tasks nodes filters /> }.into_any(),
-                        Err(error) => view! { <p class="form-error">{user_message(&error)}</p> }.into_any(),
-                    }
-                })}
-            </Transition>
+            {loaded("Loading tasks…", tasks, move |(tasks, nodes)| view! { <TaskGroups tasks nodes filters /> }.into_any())}
         </section>
     }
 }
@@ -144,8 +138,8 @@ fn TaskGroups(tasks: Vec<Task>, nodes: Vec<Node>, filters: TaskFilters) -> impl 
         let count = ended.len();
         let rows = ended
             .into_iter()
-            .map(|task| view! { <TaskRow task filters /> })
-            .collect_view();
+            .map(|task| view! { <TaskRow task filters /> }.into_any())
+            .collect();
         view! {
             <details class="task-history">
                 <summary>{format!("{count} ended task{}", plural(count as u64))}</summary>
@@ -183,8 +177,8 @@ fn TaskGroup(group: NodeGroup, filters: TaskFilters) -> impl IntoView {
     let rows = group
         .tasks
         .into_iter()
-        .map(|task| view! { <TaskRow task filters /> })
-        .collect_view();
+        .map(|task| view! { <TaskRow task filters /> }.into_any())
+        .collect();
     let title = group.title.clone();
     let elsewhere = move || !matches_text(&filters.node.get(), &[&title]);
     view! {
@@ -201,27 +195,21 @@ fn TaskGroup(group: NodeGroup, filters: TaskFilters) -> impl IntoView {
     }
 }
 
+/// One table for every group and for the history: the same columns.
 #[component]
-fn TaskTable(rows: impl IntoView + 'static) -> impl IntoView {
-    view! {
-        <div class="table-wrap">
-            <table class="table tasks">
-                <thead>
-                    <tr>
-                        <th>"Slot"</th>
-                        <th>"State"</th>
-                        <th>"Revision"</th>
-                        <th>"Health"</th>
-                        <th>"Message"</th>
-                        <th>"Container"</th>
-                        <th>"Updated"</th>
-                    </tr>
-                </thead>
-                <tbody>{rows}</tbody>
-            </table>
-        </div>
-    }
+fn TaskTable(rows: Vec<AnyView>) -> impl IntoView {
+    view! { <DataTable class="tasks" columns=TASK_COLUMNS rows /> }
 }
+
+const TASK_COLUMNS: &[Column] = &[
+    Column::new("Slot"),
+    Column::new("State"),
+    Column::new("Revision"),
+    Column::new("Health"),
+    Column::new("Message"),
+    Column::new("Container"),
+    Column::new("Updated"),
+];
 
 #[component]
 fn TaskRow(task: Task, filters: TaskFilters) -> impl IntoView {

@@ -3,7 +3,13 @@
 use leptos::prelude::*;
 use shoal_proto::webhook::Delivery;
 
-use crate::{components::form_error::user_message, format::utc};
+use crate::{
+    components::{
+        loaded::loaded,
+        table::{Column, DataTable},
+    },
+    format::utc,
+};
 
 /// The unfolded webhook's deliveries; `None` while none is unfolded.
 pub(super) type DeliveriesResource = Resource<Result<Option<Vec<Delivery>>, ServerFnError>>;
@@ -24,27 +30,16 @@ pub(super) fn DeliveryList(deliveries: DeliveriesResource, refreshes: RwSignal<u
                     "Refresh"
                 </button>
             </div>
-            <Transition fallback=|| view! { <p class="muted">"Loading deliveries…"</p> }>
-                {move || Suspend::new(async move {
-                    match deliveries.await {
-                        Ok(Some(deliveries)) => view! { <DeliveryTable deliveries /> }.into_any(),
-                        Ok(None) => ().into_any(),
-                        Err(error) => view! { <p class="form-error">{user_message(&error)}</p> }.into_any(),
-                    }
-                })}
-            </Transition>
+            {loaded("Loading deliveries…", deliveries, move |value| match value {
+                Some(deliveries) => view! { <DeliveryTable deliveries /> }.into_any(),
+                None => ().into_any(),
+            })}
         </div>
     }
 }
 
 #[component]
 fn DeliveryTable(deliveries: Vec<Delivery>) -> impl IntoView {
-    if deliveries.is_empty() {
-        return view! {
-            <p class="muted" id="deliveries-empty">"Nothing has been posted to this webhook yet."</p>
-        }
-        .into_any();
-    }
     let dash = || view! { <span class="muted">"—"</span> };
     let rows = deliveries
         .into_iter()
@@ -76,26 +71,30 @@ fn DeliveryTable(deliveries: Vec<Delivery>) -> impl IntoView {
                     </td>
                 </tr>
             }
+            .into_any()
         })
-        .collect_view();
+        .collect();
     view! {
-        <table class="table deliveries-table" id="deliveries-table">
-            <thead>
-                <tr>
-                    <th>"Received"</th>
-                    <th>"From"</th>
-                    <th>"Outcome"</th>
-                    <th>"HTTP"</th>
-                    <th>"Image"</th>
-                    <th>"Reason"</th>
-                    <th>"Rollout"</th>
-                </tr>
-            </thead>
-            <tbody>{rows}</tbody>
-        </table>
+        <DataTable
+            id="deliveries-table"
+            class="deliveries-table"
+            columns=DELIVERY_COLUMNS
+            rows
+            empty="Nothing has been posted to this webhook yet."
+            empty_id="deliveries-empty"
+        />
     }
-    .into_any()
 }
+
+const DELIVERY_COLUMNS: &[Column] = &[
+    Column::new("Received"),
+    Column::new("From"),
+    Column::new("Outcome"),
+    Column::new("HTTP"),
+    Column::new("Image"),
+    Column::new("Reason"),
+    Column::new("Rollout"),
+];
 
 /// A rollout a delivery started. Rollouts have no page of their own; the
 /// service page shows the latest, above.

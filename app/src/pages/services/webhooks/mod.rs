@@ -22,7 +22,9 @@ use crate::{
     components::{
         badge::{Status, StatusBadge},
         confirm::ConfirmButton,
-        form_error::{FormError, failure, user_message},
+        form_error::{FormError, failure},
+        loaded::loaded,
+        table::{Column, DataTable},
     },
     format::utc_or,
     rpc::{
@@ -142,17 +144,7 @@ pub fn WebhooksPanel(id: String, service: Resource<Result<Service, ServerFnError
                     .get()
                     .map(|revealed| view! { <SecretsOnce revealed origin=origin.get() on_done=done /> })
             }}
-            <Transition fallback=|| view! { <p class="muted">"Loading webhooks…"</p> }>
-                {move || Suspend::new(async move {
-                    match webhooks.await {
-                        Ok(webhooks) => {
-                            view! { <WebhookTable webhooks panel /> }
-                                .into_any()
-                        }
-                        Err(error) => view! { <p class="form-error">{user_message(&error)}</p> }.into_any(),
-                    }
-                })}
-            </Transition>
+            {loaded("Loading webhooks…", webhooks, move |webhooks| view! { <WebhookTable webhooks panel /> }.into_any())}
             <FormError message=failure(levers.update.value()) id="webhook-update-error" />
             <FormError message=failure(levers.rotate.value()) id="webhook-rotate-error" />
             <FormError message=failure(levers.delete.value()) id="webhook-delete-error" />
@@ -163,35 +155,31 @@ pub fn WebhooksPanel(id: String, service: Resource<Result<Service, ServerFnError
 
 #[component]
 fn WebhookTable(webhooks: Vec<Webhook>, panel: Panel) -> impl IntoView {
-    if webhooks.is_empty() {
-        return view! {
-            <p class="empty" id="webhooks-empty">"No webhooks yet: create one below for your registry or CI."</p>
-        }
-        .into_any();
-    }
     let rows = webhooks
         .into_iter()
-        .map(|webhook| view! { <WebhookRow webhook panel /> })
-        .collect_view();
+        .map(|webhook| view! { <WebhookRow webhook panel /> }.into_any())
+        .collect();
     view! {
-        <div class="table-wrap">
-            <table class="table webhooks-table" id="webhooks-table">
-                <thead>
-                    <tr>
-                        <th>"Name"</th>
-                        <th>"Allows"</th>
-                        <th>"Signed"</th>
-                        <th>"Status"</th>
-                        <th>"Last delivery"</th>
-                        <th class="actions"></th>
-                    </tr>
-                </thead>
-                {rows}
-            </table>
-        </div>
+        <DataTable
+            id="webhooks-table"
+            class="webhooks-table"
+            columns=WEBHOOK_COLUMNS
+            rows
+            row_groups=true
+            empty="No webhooks yet: create one below for your registry or CI."
+            empty_id="webhooks-empty"
+        />
     }
-    .into_any()
 }
+
+const WEBHOOK_COLUMNS: &[Column] = &[
+    Column::new("Name"),
+    Column::new("Allows"),
+    Column::new("Signed"),
+    Column::new("Status"),
+    Column::new("Last delivery"),
+    Column::ACTIONS,
+];
 
 /// One webhook, as a `<tbody>` of its own so its deliveries unfold right
 /// under it.

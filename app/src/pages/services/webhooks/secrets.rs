@@ -23,7 +23,7 @@ pub(super) struct Revealed {
 pub(super) fn SecretsOnce(
     revealed: Revealed,
     origin: String,
-    on_done: impl Fn() + Send + Sync + 'static,
+    #[prop(into)] on_done: Callback<()>,
 ) -> impl IntoView {
     let Revealed {
         created:
@@ -65,7 +65,7 @@ pub(super) fn SecretsOnce(
                 })}
             <p class="muted">{stored_as}</p>
             <Copyable id="webhook-curl" aria_label="A CI step" value=example block=true />
-            <button type="button" id="webhook-done" class="button secondary" on:click=move |_| on_done()>
+            <button type="button" id="webhook-done" class="button secondary" on:click=move |_| on_done.run(())>
                 "I have copied them"
             </button>
         </div>
