@@ -2,6 +2,7 @@
 //! the server, the agent and the console, with their validation.
 
 pub mod auth;
+pub mod container;
 pub mod dashboard;
 pub mod event;
 #[cfg(feature = "io")]

@@ -21,12 +21,7 @@ use shoal_proto::{
     webhook::{CreatedWebhook, Delivery, NewWebhook, Webhook, WebhookChange},
 };
 
-use crate::{
-    auth::Caller,
-    error::AppError,
-    http::rpc::authorize_call,
-    ops::{self, Ctx},
-};
+use crate::{auth::Caller, ctx::Ctx, error::AppError, http::rpc::authorize_call, ops};
 
 pub struct ConsoleBackend {
     pub ctx: Ctx,

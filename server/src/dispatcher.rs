@@ -1,17 +1,12 @@
-//! The dispatcher: what each node should run, and a nudge to its session
-//! when that changes. The store is the truth; a session that is nudged (or
-//! connects) reads its node's set and sends the difference, so nothing is
-//! lost when a nudge coalesces with another.
+//! The dispatcher: a nudge to a node's session when what the node should
+//! run changes. The store is the truth; a session that is nudged (or
+//! connects) reads its node's set (`gateway::assignments`) and sends the
+//! difference, so nothing is lost when a nudge coalesces with another.
 
 use std::{collections::HashMap, sync::Mutex};
 
-use shoal_proto::{
-    service::{DesiredState, ServiceSpec, TaskState},
-    wire::{Assignment, ContainerSpec},
-};
+use shoal_proto::wire::Assignment;
 use tokio::sync::watch;
-
-use crate::{ops::Ctx, orchestrator::scheduler::nano_cpus};
 
 #[derive(Default)]
 pub struct Dispatcher {
@@ -36,67 +31,6 @@ impl Dispatcher {
         if let Some(sender) = self.nodes().get(node_id) {
             sender.send_modify(|generation| *generation += 1);
         }
-    }
-}
-
-/// The tasks a node should know about: placed on it and not ended. Pending
-/// tasks wait for the scheduler, not for the node. A task the routing mesh
-/// is still draining stays wanted running until the drain is done.
-pub async fn assignments(ctx: &Ctx, node_id: &str) -> Result<Vec<Assignment>, sqlx::Error> {
-    let mut specs: HashMap<(String, u64), Option<ServiceSpec>> = HashMap::new();
-    let mut set = Vec::new();
-    for record in ctx.store.node_assignments(node_id).await? {
-        let task = record.task;
-        if task.state < TaskState::Assigned {
-            continue;
-        }
-        let key = (task.service_id.clone(), task.revision);
-        if !specs.contains_key(&key) {
-            let spec = ctx
-                .store
-                .revision(&task.service_id, task.revision)
-                .await?
-                .map(|r| r.spec);
-            specs.insert(key.clone(), spec);
-        }
-        let Some(spec) = &specs[&key] else {
-            continue;
-        };
-        let desired = if task.desired_state == DesiredState::Shutdown && ctx.ingress.holds(&task.id) {
-            DesiredState::Running
-        } else {
-            task.desired_state
-        };
-        set.push(Assignment {
-            task_id: task.id,
-            service_id: task.service_id,
-            service_name: task.service_name,
-            slot: task.slot,
-            revision: task.revision,
-            desired,
-            container: container_spec(spec),
-        });
-    }
-    Ok(set)
-}
-
-pub fn container_spec(spec: &ServiceSpec) -> ContainerSpec {
-    let limits = &spec.resources.limits;
-    ContainerSpec {
-        image: spec.image.clone(),
-        entrypoint: spec.entrypoint.clone(),
-        command: spec.command.clone(),
-        environment: spec.environment.clone(),
-        ports: spec.ports.clone(),
-        healthcheck: spec.healthcheck.clone(),
-        probe: spec.probe.clone(),
-        nano_cpus: limits.cpus.map(|cpus| nano_cpus(Some(cpus))),
-        memory_bytes: limits
-            .memory
-            .map(|size| i64::try_from(size.0).unwrap_or(i64::MAX)),
-        stop_grace_period: spec.stop_grace_period,
-        pull_policy: spec.pull_policy,
-        registry_auth: spec.registry_auth.clone(),
     }
 }
 

@@ -21,7 +21,7 @@ use shoal_proto::{
 use tokio::{sync::broadcast::error::RecvError, task::JoinHandle};
 
 use crate::{
-    ops::Ctx,
+    ctx::Ctx,
     store::{NewClusterEvent, now_millis},
 };
 

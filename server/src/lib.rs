@@ -6,6 +6,7 @@ pub mod auth;
 pub mod ca;
 pub mod config;
 mod console;
+pub mod ctx;
 pub mod dispatcher;
 pub mod error;
 pub mod events;

@@ -11,14 +11,17 @@ use crate::{
     ca::ClusterCa,
     config::Config,
     console::ConsoleBackend,
+    ctx::Ctx,
     dispatcher::Dispatcher,
     error::StartupError,
     events::EventBus,
     gateway::Gateway,
     http::{self, AppState},
-    ingress,
-    ops::{self, Ctx},
-    orchestrator::{self, Orchestrator, Wakeups},
+    ingress, ops,
+    orchestrator::{
+        self,
+        wake::{Orchestrator, Wakeups},
+    },
     presence::Presence,
     site,
     store::Store,
@@ -106,7 +109,7 @@ impl Application {
         let history = crate::history::spawn(self.ctx.clone());
         let agents = tokio::spawn(self.gateway.run());
         let orchestrator = tokio::spawn(orchestrator::run(self.ctx.clone(), self.wakeups));
-        let mesh = tokio::spawn(ingress::run(self.ctx.clone()));
+        let mesh = tokio::spawn(ingress::recompute::run(self.ctx.clone()));
         let served = axum::serve(
             self.listener,
             self.router.into_make_service_with_connect_info::<SocketAddr>(),

@@ -1,9 +1,11 @@
 //! Rollouts: a service moving from one revision to another batch by batch,
 //! as the console and the API see it.
 
+use std::collections::HashMap;
+
 use serde::{Deserialize, Serialize};
 
-use super::{TaskState, UpdateOrder};
+use super::{ServiceSpec, TaskState, UpdateConfig, UpdateOrder};
 use crate::auth::Millis;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -109,6 +111,41 @@ pub struct Rollout {
     pub phase_started_at: Millis,
     pub updated_at: Millis,
     pub ended_at: Option<Millis>,
+}
+
+impl Rollout {
+    /// The revision whose update (or rollback) config drives the rollout:
+    /// the one being replaced when rolling back, the one being rolled out
+    /// otherwise. A requested rollback heads for its `rollback_revision`
+    /// from `from_revision`; an automatic one turned back from
+    /// `to_revision`.
+    pub fn config_revision(&self) -> u64 {
+        match self.rollback_revision {
+            Some(revision) if revision == self.to_revision => self.from_revision,
+            _ => self.to_revision,
+        }
+    }
+
+    /// The settings the rollout runs with: the update config, or the
+    /// rollback config while rolling back; `None` when `specs` lacks the
+    /// revision they come from.
+    pub fn config<'a>(&self, specs: &'a HashMap<u64, ServiceSpec>) -> Option<&'a UpdateConfig> {
+        let spec = specs.get(&self.config_revision())?;
+        Some(if self.state.is_rollback() {
+            &spec.rollback_config
+        } else {
+            &spec.update_config
+        })
+    }
+
+    /// The rollout with the settings it runs with filled in, as users see it.
+    pub fn with_settings(mut self, specs: &HashMap<u64, ServiceSpec>) -> Self {
+        if let Some(config) = self.config(specs) {
+            self.parallelism = config.parallelism;
+            self.order = config.order;
+        }
+        self
+    }
 }
 
 /// One line of a rollout's timeline.

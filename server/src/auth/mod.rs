@@ -57,7 +57,7 @@ impl Actor {
 }
 
 /// Everything known about one request's caller, resolved once per request by
-/// [`session::authenticate`] and read by REST handlers and server functions.
+/// `http::authenticate` and read by REST handlers and server functions.
 #[derive(Clone)]
 pub struct Caller {
     pub actor: Option<Actor>,

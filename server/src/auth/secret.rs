@@ -18,6 +18,20 @@ pub fn new_id() -> String {
     hex::encode(bytes)
 }
 
+/// What an API token's holder sends: `shoal_<token id>_<secret>`. The id
+/// finds the row; the secret is checked against its digest.
+pub fn token_string(id: &str, secret: &str) -> String {
+    format!("{TOKEN_PREFIX}{id}_{secret}")
+}
+
+/// The token id and the secret in what a client sent, if it has the shape
+/// of an API token.
+pub fn parse_token(sent: &str) -> Option<(&str, &str)> {
+    sent.strip_prefix(TOKEN_PREFIX)?.split_once('_')
+}
+
+const TOKEN_PREFIX: &str = "shoal_";
+
 pub fn digest(secret: &str) -> String {
     hex::encode(Sha256::digest(secret.as_bytes()))
 }
@@ -39,5 +53,12 @@ mod tests {
         assert!(matches(&a, &stored));
         assert!(!matches(&b, &stored));
         assert!(!stored.contains(&a));
+    }
+
+    #[test]
+    fn a_token_string_parses_back_into_its_id_and_secret() {
+        let sent = token_string("abc123", "s3cr3t");
+        assert_eq!(parse_token(&sent), Some(("abc123", "s3cr3t")));
+        assert_eq!(parse_token("Bearer abc"), None);
     }
 }

@@ -1,22 +1,13 @@
-//! Console sessions (tower-sessions with its SQL store, so they survive a
-//! restart) and the middleware that resolves every request's caller.
+//! Console sessions: tower-sessions with its SQL store, so they survive a
+//! restart, and what a logged-in session holds.
 
-use std::{net::SocketAddr, str::FromStr, time::Duration};
+use std::{str::FromStr, time::Duration};
 
-use axum::{
-    extract::{ConnectInfo, Request, State},
-    http::header,
-    middleware::Next,
-    response::{IntoResponse, Response},
-};
 use serde::{Deserialize, Serialize};
 use shoal_proto::auth::Millis;
 use sqlx::sqlite::{SqliteConnectOptions, SqlitePoolOptions};
-use tower_sessions::{Expiry, Session, SessionManagerLayer, cookie::SameSite};
+use tower_sessions::{Expiry, SessionManagerLayer, cookie::SameSite};
 use tower_sessions_sqlx_store::SqliteStore;
-
-use super::{Actor, ActorKind, Caller};
-use crate::{error::AppError, ops::Ctx, store::now_millis};
 
 pub const COOKIE_NAME: &str = "shoal_session";
 
@@ -62,62 +53,4 @@ pub async fn layer(
         .with_same_site(SameSite::Lax)
         .with_secure(settings.secure_cookie)
         .with_expiry(Expiry::OnInactivity(idle)))
-}
-
-/// Resolves the caller from a bearer token or the session cookie and puts a
-/// [`Caller`] into the request for every handler and server function.
-pub async fn authenticate(
-    State(ctx): State<Ctx>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    session: Session,
-    mut request: Request,
-    next: Next,
-) -> Response {
-    let bearer = request
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|value| value.to_str().ok())
-        .and_then(|value| value.strip_prefix("Bearer "))
-        .map(|token| token.trim().to_owned());
-    let actor = match bearer {
-        Some(token) => crate::ops::tokens::authenticate(&ctx, &token).await.map(Some),
-        None => session_actor(&ctx, &session).await,
-    };
-    match actor {
-        Ok(actor) => {
-            request.extensions_mut().insert(Caller {
-                actor,
-                source: Some(peer.ip()),
-                session: Some(session),
-            });
-            next.run(request).await
-        }
-        Err(error) => error.into_response(),
-    }
-}
-
-async fn session_actor(ctx: &Ctx, session: &Session) -> Result<Option<Actor>, AppError> {
-    let Some(auth) = session.get::<SessionAuth>(SessionAuth::KEY).await? else {
-        return Ok(None);
-    };
-    let lifetime = i64::try_from(ctx.sessions.max_lifetime.as_millis()).unwrap_or(i64::MAX);
-    let fresh = now_millis().saturating_sub(auth.login_at) < lifetime;
-    let user = ctx.store.user_by_id(&auth.user_id).await?;
-    match user {
-        Some(record) if fresh && !record.user.disabled && record.session_epoch == auth.epoch => {
-            Ok(Some(Actor {
-                kind: ActorKind::User,
-                user_id: record.user.id.clone(),
-                username: record.user.username.clone(),
-                role: record.user.role,
-                token_id: None,
-                account: Some(record.user),
-            }))
-        }
-        _ => {
-            // Deleted, disabled, re-keyed or too old: the session ends now.
-            session.flush().await?;
-            Ok(None)
-        }
-    }
 }

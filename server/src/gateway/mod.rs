@@ -2,6 +2,7 @@
 //! fetch the CA, to join, and to hold their session (the protocol is in
 //! `shoal_proto::wire`). Agents dial out to it, so nodes behind NAT work.
 
+mod assignments;
 mod session;
 mod tls;
 
@@ -22,8 +23,9 @@ use tokio_rustls::TlsAcceptor;
 use crate::{
     ca,
     config::AgentSettings,
+    ctx::Ctx,
     error::{AppError, StartupError},
-    ops::{self, Ctx},
+    ops,
 };
 
 /// A peer that connects must finish the handshake and say what it wants

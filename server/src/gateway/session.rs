@@ -16,8 +16,8 @@ use tokio::{
 
 use super::{finish, invalid, refusal};
 use crate::{
-    dispatcher,
-    ops::{self, Ctx},
+    ctx::Ctx,
+    dispatcher, ops,
     presence::Ticket,
     store::{NodeRecord, now_millis},
 };
@@ -241,7 +241,7 @@ async fn send_changes<S: AsyncRead + AsyncWrite + Unpin>(
 }
 
 async fn load_assignments(ctx: &Ctx, id: &str) -> Result<Vec<Assignment>, Ending> {
-    dispatcher::assignments(ctx, id).await.map_err(|error| {
+    super::assignments::of_node(ctx, id).await.map_err(|error| {
         tracing::error!(%error, node = id, "cannot read a node's assignments");
         Ending::Lost(format!("the server cannot read the node's assignments: {error}"))
     })

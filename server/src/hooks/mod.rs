@@ -3,6 +3,7 @@
 //! rate limited, parsed, decided, and recorded whatever its outcome.
 
 pub mod decide;
+pub mod gate;
 pub mod payload;
 pub mod rate;
 pub mod signature;
@@ -11,28 +12,19 @@ use std::{net::IpAddr, time::Instant};
 
 use http::StatusCode;
 use shoal_proto::webhook::{Delivery, DeliveryReceipt, Outcome};
-use tokio::sync::Mutex;
 
-use self::{decide::Decision, rate::RateLimit};
+use self::decide::Decision;
 use crate::{
     auth::{Actor, ActorKind, Caller, secret},
+    ctx::Ctx,
     error::AppError,
-    ops::{Ctx, services},
+    ops::services,
     store::{WebhookRecord, now_millis},
 };
 use shoal_proto::auth::Role;
 
 /// Bodies bigger than this are refused unread: real payloads are a few KiB.
 pub const BODY_LIMIT: usize = 256 * 1024;
-
-/// What deliveries share across requests.
-#[derive(Debug, Default)]
-pub struct Hooks {
-    pub rate: RateLimit,
-    /// One delivery decides and deploys at a time, so a delivery id sent
-    /// twice at once still starts one rollout.
-    serial: Mutex<()>,
-}
 
 /// A delivery as the HTTP layer hands it over.
 pub struct Inbound<'a> {
@@ -185,7 +177,7 @@ async fn judge(ctx: &Ctx, record: &WebhookRecord, inbound: &Inbound<'_>) -> Resu
         Ok(payload) => payload,
         Err(error) => return Ok(Verdict::refused(StatusCode::BAD_REQUEST, error.to_string())),
     };
-    let _one_at_a_time = ctx.hooks.serial.lock().await;
+    let _one_at_a_time = ctx.hooks.one_at_a_time().await;
     let Some(service) = ctx.store.find_service(&webhook.service_id).await? else {
         return Ok(Verdict::refused(
             StatusCode::GONE,

@@ -1,7 +1,7 @@
 use axum::{Json, extract::State};
 use serde_json::{Value, json};
 
-use crate::{error::AppError, ops::Ctx};
+use crate::{ctx::Ctx, error::AppError};
 
 /// Liveness and readiness in one: the server answers and its database does.
 pub async fn healthz(State(ctx): State<Ctx>) -> Result<Json<Value>, AppError> {

@@ -14,9 +14,9 @@ use axum::{
 use serde::Deserialize;
 
 use crate::{
+    ctx::Ctx,
     error::AppError,
     hooks::{self, BODY_LIMIT, Inbound, signature},
-    ops::Ctx,
 };
 
 #[derive(Debug, Default, Deserialize)]

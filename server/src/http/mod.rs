@@ -2,6 +2,7 @@
 //! behind one authentication layer and one same-origin check.
 
 pub mod api;
+mod authenticate;
 mod error;
 mod extract;
 mod health;
@@ -26,11 +27,7 @@ use tower_http::trace::TraceLayer;
 use tower_sessions::SessionManagerLayer;
 use tower_sessions_sqlx_store::SqliteStore;
 
-use crate::{
-    auth::{origin, session},
-    error::AppError,
-    ops::Ctx,
-};
+use crate::{auth::origin, ctx::Ctx, error::AppError};
 
 #[derive(Clone, FromRef)]
 pub struct AppState {
@@ -63,7 +60,7 @@ pub fn router(state: AppState, sessions: SessionManagerLayer<SqliteStore>) -> Ro
         ))
         .layer(middleware::from_fn_with_state(
             state.ctx.clone(),
-            session::authenticate,
+            authenticate::caller,
         ))
         .layer(sessions)
         .layer(middleware::from_fn(origin::require_same_origin))

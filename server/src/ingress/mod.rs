@@ -4,6 +4,7 @@
 //! hold a task's stop until no node sends it new connections.
 
 pub mod drain;
+pub mod recompute;
 pub mod table;
 
 use std::{
@@ -12,20 +13,12 @@ use std::{
     time::{Duration, Instant},
 };
 
-use shoal_proto::{
-    event::Event,
-    node::NodeStatus,
-    wire::{IngressStatus, IngressTable},
-};
+use shoal_proto::wire::{IngressStatus, IngressTable};
 use tokio::sync::{Notify, watch};
 
-use self::{drain::Drains, table::Published};
-use crate::{ops::Ctx, store::now_millis};
+use self::drain::Drains;
+use crate::store::now_millis;
 
-/// A full recompute this often, whatever happened.
-const RESYNC: Duration = Duration::from_secs(5);
-/// Changes close together make one table.
-const SETTLE: Duration = Duration::from_millis(20);
 /// For a service deleted while its tasks drain (its spec is gone).
 const DEFAULT_DRAIN: Duration = Duration::from_secs(10);
 
@@ -158,83 +151,4 @@ impl Ingress {
 fn settle(state: &mut State) -> Vec<String> {
     let acks = state.acks();
     state.drains.settle(&acks, Instant::now()).into_iter().collect()
-}
-
-/// Recomputes the table from the store: on task, service and node events,
-/// on request, at drain deadlines and every few seconds. Runs until the
-/// server stops.
-pub async fn run(ctx: Ctx) {
-    let mut events = ctx.events.subscribe();
-    let mut resync = tokio::time::interval(RESYNC);
-    loop {
-        let deadline = ctx.ingress.state().drains.next_deadline();
-        tokio::select! {
-            event = events.recv() => match event {
-                Ok(Event::TaskUpdated { .. } | Event::ServiceUpdated { .. } | Event::ServiceRemoved { .. }
-                    | Event::NodeStatus { .. } | Event::NodeUpdated { .. } | Event::NodeRemoved { .. }) => {}
-                Ok(_) => continue,
-                Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
-                Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
-            },
-            () = ctx.ingress.recompute.notified() => {}
-            _ = resync.tick() => {}
-            () = sleep_until(deadline) => {}
-        }
-        tokio::time::sleep(SETTLE).await;
-        match compute(&ctx).await {
-            Ok((ports, timeouts)) => {
-                ctx.ingress.publish(ports, timeouts);
-            }
-            Err(error) => tracing::warn!(%error, "cannot compute the ingress table"),
-        }
-        let release = settle(&mut ctx.ingress.state());
-        for node in release {
-            ctx.dispatcher.notify(&node);
-        }
-    }
-}
-
-async fn sleep_until(deadline: Option<Instant>) {
-    match deadline {
-        Some(at) => tokio::time::sleep_until(at.into()).await,
-        None => std::future::pending().await,
-    }
-}
-
-type Computed = (Vec<shoal_proto::wire::IngressPort>, HashMap<String, Duration>);
-
-async fn compute(ctx: &Ctx) -> Result<Computed, sqlx::Error> {
-    let services = ctx.store.list_services().await?;
-    let addresses: HashMap<String, String> = ctx
-        .store
-        .list_nodes()
-        .await?
-        .into_iter()
-        .filter(|r| ctx.presence.status(&r.node.id).0 == NodeStatus::Ready)
-        .map(|r| (r.node.id, r.node.address))
-        .collect();
-    let mut tasks = Vec::with_capacity(services.len());
-    for service in &services {
-        let published = service.spec.ports.iter().any(|p| p.published.is_some());
-        tasks.push(if published {
-            ctx.store.tasks_of_service(&service.id).await?
-        } else {
-            Vec::new()
-        });
-    }
-    let published: Vec<Published> = services
-        .iter()
-        .zip(&tasks)
-        .map(|(service, tasks)| Published {
-            id: &service.id,
-            name: &service.name,
-            spec: &service.spec,
-            tasks,
-        })
-        .collect();
-    let timeouts = services
-        .iter()
-        .map(|s| (s.id.clone(), s.spec.drain_timeout.as_std()))
-        .collect();
-    Ok((table::build(&published, &addresses), timeouts))
 }

@@ -1,7 +1,7 @@
 use serde_json::Value;
 use shoal_proto::auth::{AuditPage, AuditQuery};
 
-use super::Ctx;
+use crate::ctx::Ctx;
 use crate::{auth::Caller, error::AppError, store::NewAuditEntry};
 
 /// Appends to the audit log. The action has already happened when this runs,

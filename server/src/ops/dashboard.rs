@@ -11,7 +11,8 @@ use shoal_proto::{
     service::TaskState,
 };
 
-use super::{Ctx, nodes, services};
+use super::{nodes, services};
+use crate::ctx::Ctx;
 use crate::{
     error::AppError,
     store::{TaskRecord, now_millis},

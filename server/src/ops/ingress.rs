@@ -9,7 +9,8 @@ use shoal_proto::{
     wire::PortMetrics,
 };
 
-use super::{Ctx, services};
+use super::services;
+use crate::ctx::Ctx;
 use crate::error::AppError;
 
 pub async fn of_service(ctx: &Ctx, id_or_name: &str) -> Result<ServiceIngress, AppError> {

@@ -12,7 +12,8 @@ use shoal_proto::{
     node::{JoinToken, JoinTokens, NodeRole},
 };
 
-use super::{Ctx, audit};
+use super::audit;
+use crate::ctx::Ctx;
 use crate::{
     auth::{Caller, secret},
     error::AppError,

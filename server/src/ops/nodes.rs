@@ -11,7 +11,8 @@ use shoal_proto::{
     wire::{Inventory, JoinRequest, NodeIdentity, Refusal, RefusalCode},
 };
 
-use super::{Ctx, audit, join_tokens};
+use super::{audit, join_tokens};
+use crate::ctx::Ctx;
 use crate::{
     auth::{Caller, secret},
     error::AppError,

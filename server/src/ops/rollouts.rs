@@ -10,7 +10,8 @@ use shoal_proto::{
     service::{Rollout, RolloutDetail, RolloutState, ServiceSpec, UpdateConfig},
 };
 
-use super::{Ctx, audit, services};
+use super::{audit, services};
+use crate::ctx::Ctx;
 use crate::{
     auth::{Caller, secret::new_id},
     error::AppError,

@@ -5,6 +5,7 @@
 use serde_json::json;
 use shoal_proto::{
     auth::FieldError,
+    container::replaces_tasks,
     event::Event,
     service::{
         DesiredState, MASKED_PASSWORD, Mode, PublishMode, Revision, RevisionDiff, Rollout, RolloutState,
@@ -12,11 +13,11 @@ use shoal_proto::{
     },
 };
 
-use super::{Ctx, audit};
+use super::audit;
+use crate::ctx::Ctx;
 use crate::{
     auth::{ActorKind, Caller, secret::new_id},
     error::AppError,
-    orchestrator::reconcile::replaces_tasks,
     store::{RevisionError, ServiceRecord, TaskRecord, now_millis},
 };
 

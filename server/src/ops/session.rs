@@ -3,7 +3,8 @@ use std::time::Instant;
 use serde_json::json;
 use shoal_proto::auth::{LoginRequest, Me, Username};
 
-use super::{Ctx, audit};
+use super::audit;
+use crate::ctx::Ctx;
 use crate::{
     auth::{Caller, password, session::SessionAuth, throttle::Verdict},
     error::AppError,

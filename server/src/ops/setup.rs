@@ -4,7 +4,8 @@
 use serde_json::json;
 use shoal_proto::auth::{Me, Role};
 
-use super::{Ctx, audit, session, users};
+use super::{audit, session, users};
+use crate::ctx::Ctx;
 use crate::{
     auth::{Caller, secret},
     error::AppError,

@@ -1,6 +1,6 @@
 use shoal_proto::status::ServerStatus;
 
-use super::Ctx;
+use crate::ctx::Ctx;
 
 pub fn status(ctx: &Ctx) -> ServerStatus {
     ServerStatus {

@@ -6,7 +6,8 @@ use shoal_proto::{
     wire::TaskReport,
 };
 
-use super::{Ctx, services};
+use super::services;
+use crate::ctx::Ctx;
 use crate::{
     error::AppError,
     store::{TaskQuery, now_millis},

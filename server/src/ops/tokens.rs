@@ -5,14 +5,14 @@
 use serde_json::json;
 use shoal_proto::auth::{ApiToken, CreatedApiToken, NewApiToken, TOKEN_MAX_DAYS, check_token_name};
 
-use super::{Ctx, audit};
+use super::audit;
+use crate::ctx::Ctx;
 use crate::{
-    auth::{Actor, ActorKind, Caller, secret},
+    auth::{Caller, secret},
     error::AppError,
     store::{NewTokenRow, now_millis},
 };
 
-const PREFIX: &str = "shoal_";
 const DAY_MILLIS: i64 = 24 * 60 * 60 * 1000;
 
 pub async fn list_own(ctx: &Ctx, caller: &Caller) -> Result<Vec<ApiToken>, AppError> {
@@ -64,7 +64,7 @@ pub async fn create(ctx: &Ctx, caller: &Caller, new: NewApiToken) -> Result<Crea
     .await;
     Ok(CreatedApiToken {
         token: record.token,
-        secret: format!("{PREFIX}{id}_{raw}"),
+        secret: secret::token_string(&id, &raw),
     })
 }
 
@@ -85,41 +85,4 @@ pub async fn revoke_own(ctx: &Ctx, caller: &Caller, id: &str) -> Result<(), AppE
         }
         _ => Err(AppError::NotFound(format!("you have no token with id {id}"))),
     }
-}
-
-/// Resolves a bearer token to the actor it stands for, or says why not.
-pub async fn authenticate(ctx: &Ctx, bearer: &str) -> Result<Actor, AppError> {
-    let invalid = || AppError::BadCredentials("the API token is invalid, expired or revoked".into());
-    let (id, raw) = bearer
-        .strip_prefix(PREFIX)
-        .and_then(|rest| rest.split_once('_'))
-        .ok_or_else(invalid)?;
-    let record = ctx.store.token_by_id(id).await?.ok_or_else(invalid)?;
-    let now = now_millis();
-    let usable = secret::matches(raw, &record.secret_hash)
-        && !record.token.revoked
-        && record.token.expires_at.is_none_or(|at| at > now);
-    if !usable {
-        return Err(invalid());
-    }
-    let user = ctx
-        .store
-        .user_by_id(&record.user_id)
-        .await?
-        .ok_or_else(invalid)?
-        .user;
-    if user.disabled {
-        return Err(AppError::BadCredentials(
-            "the API token's user is disabled".into(),
-        ));
-    }
-    ctx.store.touch_token(id, now).await?;
-    Ok(Actor {
-        kind: ActorKind::ApiToken,
-        user_id: user.id.clone(),
-        username: user.username.clone(),
-        role: record.token.role.min(user.role),
-        token_id: Some(record.token.id),
-        account: Some(user),
-    })
 }

@@ -1,7 +1,8 @@
 use serde_json::json;
 use shoal_proto::auth::{NewUser, Role, User, UserChange, Username, check_new_password};
 
-use super::{Ctx, audit};
+use super::audit;
+use crate::ctx::Ctx;
 use crate::{
     auth::{Caller, password, secret},
     error::AppError,

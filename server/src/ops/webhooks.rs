@@ -8,7 +8,8 @@ use shoal_proto::webhook::{
     default_pattern,
 };
 
-use super::{Ctx, audit, services};
+use super::{audit, services};
+use crate::ctx::Ctx;
 use crate::{
     auth::{Caller, secret},
     error::AppError,

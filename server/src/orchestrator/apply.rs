@@ -14,7 +14,8 @@ use super::{
 };
 use crate::{
     auth::secret::new_id,
-    ops::{Ctx, rollouts},
+    ctx::Ctx,
+    ops::rollouts,
     store::{RolloutMove, ServiceRecord, TaskWrite},
 };
 

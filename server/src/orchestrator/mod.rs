@@ -10,14 +10,15 @@ pub mod scheduler;
 #[cfg(test)]
 mod testkit;
 mod updater;
+pub mod wake;
 
 use std::{collections::HashSet, time::Duration};
 
 use shoal_proto::{event::Event, node::NodeStatus};
-use tokio::sync::mpsc;
 
+use self::wake::{Trigger, Wakeups};
 use crate::{
-    ops::Ctx,
+    ctx::Ctx,
     store::{NodeRecord, now_millis},
 };
 
@@ -27,37 +28,6 @@ const RESYNC: Duration = Duration::from_secs(10);
 
 /// Changes close together are handled in one pass.
 const SETTLE: Duration = Duration::from_millis(20);
-
-#[derive(Debug)]
-enum Trigger {
-    Service(String),
-    All,
-}
-
-/// The handle the rest of the server uses to wake the orchestrator.
-#[derive(Clone)]
-pub struct Orchestrator {
-    sender: mpsc::UnboundedSender<Trigger>,
-}
-
-pub struct Wakeups(mpsc::UnboundedReceiver<Trigger>);
-
-impl Orchestrator {
-    pub fn new() -> (Self, Wakeups) {
-        let (sender, receiver) = mpsc::unbounded_channel();
-        (Self { sender }, Wakeups(receiver))
-    }
-
-    /// A service's spec changed, or one of its tasks ended.
-    pub fn service_changed(&self, id: &str) {
-        let _ = self.sender.send(Trigger::Service(id.to_owned()));
-    }
-
-    /// Something every service may care about: a node came, went or changed.
-    pub fn cluster_changed(&self) {
-        let _ = self.sender.send(Trigger::All);
-    }
-}
 
 /// Runs until the server stops.
 pub async fn run(ctx: Ctx, Wakeups(mut wakeups): Wakeups) {

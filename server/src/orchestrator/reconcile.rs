@@ -14,16 +14,14 @@ use shoal_proto::{
         DesiredState, Mode, RestartCondition, Rollout, ServiceSpec, SlotProgress, Task, TaskBrief, TaskState,
         UpdateConfig, UpdateOrder,
     },
+    wire::ContainerSpec,
 };
 
 use super::{
     scheduler::{Demand, Scheduler, Unplaceable},
     updater::{self, Decision, Slot},
 };
-use crate::{
-    dispatcher::container_spec,
-    store::{ServiceRecord, TaskRecord, TaskWrite},
-};
+use crate::store::{ServiceRecord, TaskRecord, TaskWrite};
 
 /// Ended tasks kept per slot, as Swarm's default task history.
 pub const HISTORY_PER_SLOT: usize = 5;
@@ -111,17 +109,11 @@ fn is_dirty(task: &Task, service: &Desired, nodes: &HashMap<&str, &Node>) -> boo
     let Some(spec) = service.specs.get(&task.revision) else {
         return true;
     };
-    if container_spec(spec) != container_spec(service.spec) {
+    if ContainerSpec::of(spec) != ContainerSpec::of(service.spec) {
         return true;
     }
     let node = task.node_id.as_deref().and_then(|id| nodes.get(id));
     node.is_some_and(|node| !service.spec.constraints().iter().all(|c| c.matches(node)))
-}
-
-/// Whether changing the spec from `old` to `new` changes what tasks run or
-/// where they may run: then the change is rolled out.
-pub fn replaces_tasks(old: &ServiceSpec, new: &ServiceSpec) -> bool {
-    container_spec(old) != container_spec(new) || old.constraints != new.constraints
 }
 
 pub fn reconcile(
@@ -628,7 +620,10 @@ fn trim_history(by_key: &BTreeMap<Key, Vec<&TaskRecord>>, plan: &mut Plan) {
 #[cfg(test)]
 mod tests {
     use serde_json::json;
-    use shoal_proto::node::{NodeRole, NodeStatus};
+    use shoal_proto::{
+        container::replaces_tasks,
+        node::{NodeRole, NodeStatus},
+    };
 
     use super::*;
     use crate::orchestrator::{

@@ -7,6 +7,7 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 use shoal_proto::{
+    container::nano_cpus,
     node::{Availability, Node, NodeStatus},
     service::{Constraint, Preference, ServiceSpec},
 };
@@ -42,10 +43,6 @@ impl Demand {
             host_ports: host_ports(spec),
         }
     }
-}
-
-pub fn nano_cpus(cpus: Option<f64>) -> i64 {
-    cpus.map_or(0, |cpus| (cpus * 1e9).round() as i64)
 }
 
 /// The host-mode published ports a task of this spec holds on its node.

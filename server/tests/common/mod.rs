@@ -14,7 +14,7 @@ use std::net::SocketAddr;
 use reqwest::{Client, Response, StatusCode};
 use serde_json::{Value, json};
 use shoal_proto::auth::Role;
-use shoal_server::{config::Config, ops, ops::Ctx, startup::Application};
+use shoal_server::{config::Config, ctx::Ctx, ops, startup::Application};
 use tempfile::TempDir;
 
 pub const PASSWORD: &str = "correct horse battery staple";

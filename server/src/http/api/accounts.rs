@@ -15,9 +15,10 @@ use shoal_proto::{
 
 use crate::{
     auth::Caller,
+    ctx::Ctx,
     error::AppError,
     http::extract::{ApiJson, ApiQuery},
-    ops::{self, Ctx},
+    ops,
 };
 
 type ApiResult<T> = Result<Json<T>, AppError>;

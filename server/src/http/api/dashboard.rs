@@ -4,10 +4,7 @@
 use axum::{Json, extract::State};
 use shoal_proto::dashboard::Dashboard;
 
-use crate::{
-    error::AppError,
-    ops::{self, Ctx},
-};
+use crate::{ctx::Ctx, error::AppError, ops};
 
 pub async fn summary(State(ctx): State<Ctx>) -> Result<Json<Dashboard>, AppError> {
     ops::dashboard::summary(&ctx).await.map(Json)

@@ -12,7 +12,7 @@ use futures_util::{Stream, StreamExt};
 use shoal_proto::event::Event;
 use tokio_stream::wrappers::{BroadcastStream, errors::BroadcastStreamRecvError};
 
-use crate::ops::Ctx;
+use crate::ctx::Ctx;
 
 const KEEP_ALIVE: Duration = Duration::from_secs(15);
 

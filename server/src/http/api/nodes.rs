@@ -9,9 +9,10 @@ use shoal_proto::node::{JoinToken, JoinTokens, Node, NodeChange, RemoveNode, Rol
 
 use crate::{
     auth::Caller,
+    ctx::Ctx,
     error::AppError,
     http::extract::{ApiJson, ApiQuery},
-    ops::{self, Ctx},
+    ops,
 };
 
 type ApiResult<T> = Result<Json<T>, AppError>;

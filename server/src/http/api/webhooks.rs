@@ -7,12 +7,7 @@ use axum::{
 };
 use shoal_proto::webhook::{CreatedWebhook, Delivery, NewWebhook, Webhook, WebhookChange};
 
-use crate::{
-    auth::Caller,
-    error::AppError,
-    http::extract::ApiJson,
-    ops::{self, Ctx},
-};
+use crate::{auth::Caller, ctx::Ctx, error::AppError, http::extract::ApiJson, ops};
 
 type ApiResult<T> = Result<Json<T>, AppError>;
 
