@@ -139,7 +139,7 @@ impl Recorder {
     /// Brings the history up to date from the stored state: nodes whose
     /// status moved and rollouts that started or ended meanwhile.
     async fn catch_up(&mut self) {
-        match crate::ops::nodes::list(&self.ctx).await {
+        match crate::views::nodes(&self.ctx).await {
             Ok(nodes) => {
                 for node in nodes {
                     self.on_event(&Event::NodeStatus { node }).await;

@@ -4,6 +4,7 @@
 pub mod admin_cli;
 pub mod auth;
 pub mod ca;
+pub mod changes;
 pub mod config;
 mod console;
 pub mod ctx;
@@ -23,3 +24,4 @@ mod site;
 pub mod startup;
 pub mod store;
 pub mod telemetry;
+pub mod views;

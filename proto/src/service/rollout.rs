@@ -75,6 +75,69 @@ impl RolloutState {
     }
 }
 
+/// What can happen to a rollout: an operator's control, the updater's
+/// verdict, or a newer change to its service.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RolloutStep {
+    /// An operator pauses it, or failures halt it.
+    Pause,
+    Resume,
+    /// An operator stops it for good where it is.
+    Abort,
+    /// Every task runs the revision it heads for.
+    Complete,
+    /// It gives up: past its progress deadline, or failures with nowhere
+    /// to go back to.
+    Fail,
+    /// Failures turn it around, back to the revision it started from.
+    RollBack,
+    /// A newer change to the service takes over.
+    Supersede,
+}
+
+impl RolloutStep {
+    fn past(self) -> &'static str {
+        match self {
+            Self::Pause => "paused",
+            Self::Resume => "resumed",
+            Self::Abort => "aborted",
+            Self::Complete => "completed",
+            Self::Fail => "failed",
+            Self::RollBack => "rolled back",
+            Self::Supersede => "superseded",
+        }
+    }
+}
+
+/// A step a rollout in its state cannot take.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("a rollout that is {from} cannot be {} now", step.past())]
+pub struct NotAllowed {
+    pub from: RolloutState,
+    pub step: RolloutStep,
+}
+
+impl RolloutState {
+    /// The one place that says where each step leads from each state; the
+    /// API's controls, the orchestrator's verdicts and the store all ask.
+    pub fn after(self, step: RolloutStep) -> Result<RolloutState, NotAllowed> {
+        use RolloutState as S;
+        use RolloutStep as Step;
+        Ok(match (self, step) {
+            (S::Updating, Step::Pause) => S::Paused,
+            (S::RollbackStarted, Step::Pause) => S::RollbackPaused,
+            (S::Paused, Step::Resume) => S::Updating,
+            (S::RollbackPaused, Step::Resume) => S::RollbackStarted,
+            (S::Updating, Step::Complete) => S::Completed,
+            (S::RollbackStarted, Step::Complete) => S::RollbackCompleted,
+            (S::Updating, Step::RollBack) => S::RollbackStarted,
+            (from, Step::Abort | Step::Fail) if from.is_active() => S::Failed,
+            (from, Step::Supersede) if from.is_active() => S::Superseded,
+            (from, step) => return Err(NotAllowed { from, step }),
+        })
+    }
+}
+
 impl std::fmt::Display for RolloutState {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.as_str())
@@ -113,7 +176,78 @@ pub struct Rollout {
     pub ended_at: Option<Millis>,
 }
 
+/// Where a new rollout heads.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Heading<'a> {
+    /// Forward to a changed spec; `trigger` says what asked (`update`,
+    /// `webhook`).
+    Forward { trigger: &'a str },
+    /// Back to the spec of an earlier revision, as a new revision.
+    Back { to: u64 },
+}
+
+/// A rollout about to start: the service, the revision it leaves and who
+/// starts it.
+#[derive(Clone, Copy, Debug)]
+pub struct RolloutStart<'a> {
+    pub id: &'a str,
+    pub service_id: &'a str,
+    pub service_name: &'a str,
+    /// The service's current revision; the rollout heads for the next one.
+    pub from_revision: u64,
+    pub actor: &'a str,
+    pub now: Millis,
+}
+
 impl Rollout {
+    /// A rollout starting now, with the first line of its timeline. Its
+    /// settings are filled in from its revision when it is shown.
+    pub fn begin(start: RolloutStart<'_>, heading: Heading<'_>) -> (Self, String) {
+        let from = start.from_revision;
+        let next = from + 1;
+        let who = start.actor;
+        let (state, rollback_revision, reason, trigger, event) = match heading {
+            Heading::Forward { trigger } => (
+                RolloutState::Updating,
+                None,
+                None,
+                trigger,
+                format!("rolling out revision {next} (from {from}), started by {who}"),
+            ),
+            Heading::Back { to } => (
+                RolloutState::RollbackStarted,
+                Some(next),
+                Some(format!("rollback to revision {to} requested by {who}")),
+                "rollback",
+                format!(
+                    "rolling back from revision {from} to revision {to} (as revision {next}), requested by {who}"
+                ),
+            ),
+        };
+        let rollout = Self {
+            id: start.id.to_owned(),
+            service_id: start.service_id.to_owned(),
+            service_name: start.service_name.to_owned(),
+            from_revision: from,
+            to_revision: next,
+            rollback_revision,
+            state,
+            reason,
+            trigger: trigger.to_owned(),
+            actor: who.to_owned(),
+            total: 0,
+            updated: 0,
+            failed: 0,
+            parallelism: 0,
+            order: UpdateOrder::default(),
+            started_at: start.now,
+            phase_started_at: start.now,
+            updated_at: start.now,
+            ended_at: None,
+        };
+        (rollout, event)
+    }
+
     /// The revision whose update (or rollback) config drives the rollout:
     /// the one being replaced when rolling back, the one being rolled out
     /// otherwise. A requested rollback heads for its `rollback_revision`
@@ -199,4 +333,60 @@ pub struct RolloutDetail {
 pub struct RollbackRequest {
     #[serde(default)]
     pub revision: Option<u64>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{RolloutState as S, RolloutStep as Step};
+
+    #[test]
+    fn pause_and_resume_keep_a_rollback_a_rollback() {
+        assert_eq!(S::Updating.after(Step::Pause), Ok(S::Paused));
+        assert_eq!(S::Paused.after(Step::Resume), Ok(S::Updating));
+        assert_eq!(S::RollbackStarted.after(Step::Pause), Ok(S::RollbackPaused));
+        assert_eq!(S::RollbackPaused.after(Step::Resume), Ok(S::RollbackStarted));
+    }
+
+    #[test]
+    fn an_ended_rollout_takes_no_step() {
+        let ended = S::ALL.into_iter().filter(|state| !state.is_active());
+        for state in ended {
+            for step in [
+                Step::Pause,
+                Step::Resume,
+                Step::Abort,
+                Step::Complete,
+                Step::Fail,
+                Step::RollBack,
+                Step::Supersede,
+            ] {
+                assert!(state.after(step).is_err(), "{state} took {step:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn only_an_update_rolls_back_and_a_paused_one_cannot_complete() {
+        assert_eq!(S::Updating.after(Step::RollBack), Ok(S::RollbackStarted));
+        assert!(S::RollbackStarted.after(Step::RollBack).is_err());
+        assert!(S::Paused.after(Step::Complete).is_err());
+        assert_eq!(S::RollbackStarted.after(Step::Complete), Ok(S::RollbackCompleted));
+    }
+
+    #[test]
+    fn every_active_rollout_can_be_aborted_or_superseded() {
+        for state in S::ALL.into_iter().filter(|state| state.is_active()) {
+            assert_eq!(state.after(Step::Abort), Ok(S::Failed));
+            assert_eq!(state.after(Step::Supersede), Ok(S::Superseded));
+        }
+    }
+
+    #[test]
+    fn a_refusal_says_what_the_rollout_is() {
+        let refusal = S::Completed.after(Step::Pause).unwrap_err();
+        assert_eq!(
+            refusal.to_string(),
+            "a rollout that is completed cannot be paused now"
+        );
+    }
 }

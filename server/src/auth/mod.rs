@@ -84,6 +84,13 @@ impl Caller {
             .ok_or_else(|| AppError::BadRequest("this call needs a browser session (cookies)".into()))
     }
 
+    /// Who made a change, as revisions and rollouts record it.
+    pub fn name(&self) -> String {
+        self.actor
+            .as_ref()
+            .map_or_else(|| "system".to_owned(), |actor| actor.username.clone())
+    }
+
     /// The actor as the audit log describes it.
     pub fn audit_actor(&self) -> (&'static str, Option<String>, Option<String>) {
         match &self.actor {

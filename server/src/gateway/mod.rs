@@ -22,6 +22,7 @@ use tokio_rustls::TlsAcceptor;
 
 use crate::{
     ca,
+    changes::Changes,
     config::AgentSettings,
     ctx::Ctx,
     error::{AppError, StartupError},
@@ -139,7 +140,7 @@ fn certificate_names(bound: SocketAddr, advertised: &str, hostname: &str) -> Vec
 async fn expire_silent_nodes(ctx: Ctx) {
     tokio::time::sleep(ctx.heartbeat.tolerance()).await;
     for id in ctx.presence.expire_silent() {
-        ops::nodes::announce_status(&ctx, &id).await;
+        Changes::new().node_status(&id).tell(&ctx).await;
     }
 }
 

@@ -16,6 +16,7 @@ use tokio::{
 
 use super::{finish, invalid, refusal};
 use crate::{
+    changes::Changes,
     ctx::Ctx,
     dispatcher, ops,
     presence::Ticket,
@@ -61,7 +62,7 @@ pub async fn run<S: AsyncRead + AsyncWrite + Unpin>(
         tracing::error!(%error, node = id, "cannot record a node's connection");
     }
     if became_ready {
-        ops::nodes::announce_status(&ctx, id).await;
+        Changes::new().node_status(id).tell(&ctx).await;
     }
     let (ending, last_seen) = match frames.send(&welcome).await {
         Ok(()) => converse(&ctx, &mut frames, id, ticket, peer).await,
@@ -69,12 +70,13 @@ pub async fn run<S: AsyncRead + AsyncWrite + Unpin>(
     };
     // Running tasks on a node that went away is the orchestrator's business
     // now (it moves them after the grace); and it no longer holds up drains.
-    ctx.orchestrator.cluster_changed();
+    let mut changes = Changes::new().wake_all();
     if !matches!(ending, Ending::Replaced) {
         for node in ctx.ingress.forget(id) {
-            ctx.dispatcher.notify(&node);
+            changes = changes.nudge(&node);
         }
     }
+    changes.tell(&ctx).await;
     match ending {
         Ending::Missed => {
             tracing::warn!(
@@ -189,9 +191,12 @@ async fn converse<S: AsyncRead + AsyncWrite + Unpin>(
                 }
             }
             AgentMessage::IngressStatus(status) => {
-                for node in ctx.ingress.report(id, status) {
-                    ctx.dispatcher.notify(&node);
-                }
+                let released = ctx.ingress.report(id, status);
+                released
+                    .iter()
+                    .fold(Changes::new(), |changes, node| changes.nudge(node))
+                    .tell(ctx)
+                    .await;
             }
             AgentMessage::FetchCa { .. } | AgentMessage::Join(_) | AgentMessage::Hello { .. } => {
                 let refused = invalid(
@@ -293,5 +298,5 @@ async fn mark_down(ctx: &Ctx, id: &str, session: u64) {
     {
         tracing::error!(%error, node = id, "cannot record a node's last heartbeat");
     }
-    ops::nodes::announce_status(ctx, id).await;
+    Changes::new().node_status(id).tell(ctx).await;
 }

@@ -13,7 +13,7 @@ use super::{
     settle,
     table::{self, Published},
 };
-use crate::ctx::Ctx;
+use crate::{changes::Changes, ctx::Ctx};
 
 /// A full recompute this often, whatever happened.
 const RESYNC: Duration = Duration::from_secs(5);
@@ -48,9 +48,11 @@ pub async fn run(ctx: Ctx) {
             Err(error) => tracing::warn!(%error, "cannot compute the ingress table"),
         }
         let release = settle(&mut ctx.ingress.state());
-        for node in release {
-            ctx.dispatcher.notify(&node);
-        }
+        release
+            .iter()
+            .fold(Changes::new(), |changes, node| changes.nudge(node))
+            .tell(&ctx)
+            .await;
     }
 }
 

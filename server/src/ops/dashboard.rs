@@ -11,15 +11,15 @@ use shoal_proto::{
     service::TaskState,
 };
 
-use super::{nodes, services};
-use crate::ctx::Ctx;
 use crate::{
+    ctx::Ctx,
     error::AppError,
     store::{TaskRecord, now_millis},
+    views,
 };
 
 pub async fn summary(ctx: &Ctx) -> Result<Dashboard, AppError> {
-    let nodes = nodes::list(ctx).await?;
+    let nodes = views::nodes(ctx).await?;
     let hostnames: HashMap<&str, &str> = nodes
         .iter()
         .map(|node| (node.id.as_str(), node.hostname.as_str()))
@@ -36,7 +36,7 @@ pub async fn summary(ctx: &Ctx) -> Result<Dashboard, AppError> {
                 .filter(|r| is_failure(r) && r.task.updated_at >= since)
                 .map(|r| failing_task(r, &hostnames)),
         );
-        let service = services::view_of(ctx, record, &tasks).await?;
+        let service = views::service(ctx, record, &tasks).await?;
         briefs.push(ServiceBrief {
             health: service.health(),
             id: service.id,

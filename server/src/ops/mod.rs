@@ -8,6 +8,7 @@ pub mod dashboard;
 pub mod ingress;
 pub mod join_tokens;
 pub mod nodes;
+pub mod revise;
 pub mod rollouts;
 pub mod services;
 pub mod session;

@@ -6,26 +6,26 @@ use std::net::IpAddr;
 
 use serde_json::json;
 use shoal_proto::{
-    event::Event,
     node::{Node, NodeChange, NodeStatus, RemoveNode, RoleChange, check_labels},
     wire::{Inventory, JoinRequest, NodeIdentity, Refusal, RefusalCode},
 };
 
 use super::{audit, join_tokens};
-use crate::ctx::Ctx;
 use crate::{
     auth::{Caller, secret},
+    changes::Changes,
+    ctx::Ctx,
     error::AppError,
     store::{NewAuditEntry, NewNodeRow, NodeRecord},
+    views,
 };
 
 pub async fn list(ctx: &Ctx) -> Result<Vec<Node>, AppError> {
-    let records = ctx.store.list_nodes().await?;
-    Ok(records.into_iter().map(|record| live(ctx, record.node)).collect())
+    views::nodes(ctx).await
 }
 
 pub async fn get(ctx: &Ctx, id: &str) -> Result<Node, AppError> {
-    find(ctx, id).await.map(|record| live(ctx, record.node))
+    find(ctx, id).await.map(|record| views::node(ctx, record.node))
 }
 
 /// Availability and labels: an operator's business.
@@ -47,21 +47,20 @@ pub async fn update(ctx: &Ctx, caller: &Caller, id: &str, change: NodeChange) ->
         changed.insert("labels".into(), json!({ "from": before.labels, "to": labels }));
     }
     if changed.is_empty() {
-        return Ok(live(ctx, before));
+        return Ok(views::node(ctx, before));
     }
     ctx.store.set_node_spec(id, availability, &labels).await?;
     changed.insert("hostname".into(), json!(before.hostname));
     audit::record(ctx, caller, "node.update", Some(id), changed.into()).await;
-    let node = get(ctx, id).await?;
-    ctx.events.publish(Event::NodeUpdated { node: node.clone() });
-    Ok(node)
+    Changes::new().node_updated(id).tell(ctx).await;
+    get(ctx, id).await
 }
 
 /// Promotion and demotion: an admin's business.
 pub async fn set_role(ctx: &Ctx, caller: &Caller, id: &str, change: RoleChange) -> Result<Node, AppError> {
     let before = find(ctx, id).await?.node;
     if change.role == before.role {
-        return Ok(live(ctx, before));
+        return Ok(views::node(ctx, before));
     }
     ctx.store.set_node_role(id, change.role).await?;
     audit::record(
@@ -72,9 +71,8 @@ pub async fn set_role(ctx: &Ctx, caller: &Caller, id: &str, change: RoleChange) 
         json!({ "hostname": before.hostname, "from": before.role, "to": change.role }),
     )
     .await;
-    let node = get(ctx, id).await?;
-    ctx.events.publish(Event::NodeUpdated { node: node.clone() });
-    Ok(node)
+    Changes::new().node_updated(id).tell(ctx).await;
+    get(ctx, id).await
 }
 
 /// Removes a node: freely when it is not ready, with `force` when it is. Its
@@ -82,7 +80,7 @@ pub async fn set_role(ctx: &Ctx, caller: &Caller, id: &str, change: RoleChange) 
 /// reason, and reconnects are refused.
 pub async fn remove(ctx: &Ctx, caller: &Caller, id: &str, options: RemoveNode) -> Result<(), AppError> {
     let record = find(ctx, id).await?;
-    let node = live(ctx, record.node.clone());
+    let node = views::node(ctx, record.node.clone());
     if node.status == NodeStatus::Ready && !options.force {
         return Err(AppError::Conflict(format!(
             "node {} ({id}) is ready: drain it and stop its agent first, or remove it anyway with force \
@@ -103,7 +101,7 @@ pub async fn remove(ctx: &Ctx, caller: &Caller, id: &str, options: RemoveNode) -
         json!({ "hostname": node.hostname, "role": node.role, "status": node.status, "force": options.force }),
     )
     .await;
-    ctx.events.publish(Event::NodeRemoved { node });
+    Changes::new().node_removed(node).tell(ctx).await;
     Ok(())
 }
 
@@ -163,9 +161,7 @@ pub async fn join(ctx: &Ctx, request: JoinRequest, peer: IpAddr) -> Result<NodeI
         tracing::error!(%error, action = "node.join", "could not write the audit log");
     }
     tracing::info!(node = %id, hostname = %record.node.hostname, %role, "node joined");
-    ctx.events.publish(Event::NodeJoined {
-        node: live(ctx, record.node),
-    });
+    Changes::new().node_joined(&id).tell(ctx).await;
     Ok(NodeIdentity {
         node_id: id,
         certificate_pem: signed.pem,
@@ -194,20 +190,8 @@ pub async fn record_inventory(
         return Ok(());
     }
     ctx.store.set_node_inventory(id, &address, inventory).await?;
-    ctx.events.publish(Event::NodeUpdated {
-        node: get(ctx, id).await?,
-    });
+    Changes::new().node_updated(id).tell(ctx).await;
     Ok(())
-}
-
-/// Publishes a node's status after `presence` changed it.
-pub async fn announce_status(ctx: &Ctx, id: &str) {
-    match get(ctx, id).await {
-        Ok(node) => ctx.events.publish(Event::NodeStatus { node }),
-        // Removed meanwhile: its removal was announced instead.
-        Err(AppError::NotFound(_)) => {}
-        Err(error) => tracing::error!(%error, node = id, "cannot announce a node's status"),
-    }
 }
 
 async fn find(ctx: &Ctx, id: &str) -> Result<NodeRecord, AppError> {
@@ -215,13 +199,4 @@ async fn find(ctx: &Ctx, id: &str) -> Result<NodeRecord, AppError> {
         .node_by_id(id)
         .await?
         .ok_or_else(|| AppError::NotFound(format!("no node with id {id}; GET /api/v1/nodes lists them")))
-}
-
-/// The stored node with what only this server knows: its live status and
-/// latest heartbeat.
-fn live(ctx: &Ctx, mut node: Node) -> Node {
-    let (status, last_heartbeat_at) = ctx.presence.status(&node.id);
-    node.status = status;
-    node.last_heartbeat_at = node.last_heartbeat_at.max(last_heartbeat_at);
-    node
 }

@@ -2,92 +2,25 @@
 //! resume, abort, and rollback to an earlier revision. The orchestrator
 //! drives them; these change what it is asked to do, audit it and wake it.
 
-use std::collections::{BTreeSet, HashMap, HashSet, hash_map::Entry};
+use std::collections::HashSet;
 
 use serde_json::json;
-use shoal_proto::{
-    event::Event,
-    service::{Rollout, RolloutDetail, RolloutState, ServiceSpec, UpdateConfig},
-};
+use shoal_proto::service::{Rollout, RolloutDetail, RolloutStep};
 
-use super::{audit, services};
-use crate::ctx::Ctx;
+use super::{
+    audit,
+    revise::{Cause, new_revision},
+    services,
+};
 use crate::{
-    auth::{Caller, secret::new_id},
+    auth::Caller,
+    changes::Changes,
+    ctx::Ctx,
     error::AppError,
     orchestrator::reconcile::{Desired, Rolling, progress},
-    store::{RevisionError, RolloutMove, ServiceRecord, TaskRecord, now_millis},
+    store::{RolloutMove, now_millis},
+    views,
 };
-
-/// The revision whose update (or rollback) config drives the rollout: the
-/// one being replaced when rolling back, the one being rolled out otherwise.
-/// A requested rollback heads for its `rollback_revision` from
-/// `from_revision`; an automatic one turned back from `to_revision`.
-pub fn config_revision(rollout: &Rollout) -> u64 {
-    match rollout.rollback_revision {
-        Some(revision) if revision == rollout.to_revision => rollout.from_revision,
-        _ => rollout.to_revision,
-    }
-}
-
-/// The settings a rollout runs with: the update config, or the rollback
-/// config while rolling back.
-pub fn config_of<'a>(rollout: &Rollout, specs: &'a HashMap<u64, ServiceSpec>) -> Option<&'a UpdateConfig> {
-    let spec = specs.get(&config_revision(rollout))?;
-    Some(if rollout.state.is_rollback() {
-        &spec.rollback_config
-    } else {
-        &spec.update_config
-    })
-}
-
-/// The specs of the service's current revision, of the revisions its tasks
-/// run and of those the rollout names.
-pub async fn revision_specs(
-    ctx: &Ctx,
-    service: &ServiceRecord,
-    tasks: &[TaskRecord],
-    rollout: Option<&Rollout>,
-) -> Result<HashMap<u64, ServiceSpec>, sqlx::Error> {
-    let mut wanted: BTreeSet<u64> = tasks.iter().map(|r| r.task.revision).collect();
-    if let Some(rollout) = rollout {
-        wanted.extend([
-            rollout.from_revision,
-            rollout.to_revision,
-            config_revision(rollout),
-        ]);
-    }
-    let mut specs = HashMap::from([(service.revision, service.spec.clone())]);
-    for number in wanted {
-        if let Entry::Vacant(entry) = specs.entry(number)
-            && let Some(revision) = ctx.store.revision(&service.id, number).await?
-        {
-            entry.insert(revision.spec);
-        }
-    }
-    Ok(specs)
-}
-
-/// The rollout with the settings it runs with filled in.
-pub fn view(mut rollout: Rollout, specs: &HashMap<u64, ServiceSpec>) -> Rollout {
-    if let Some(config) = config_of(&rollout, specs) {
-        rollout.parallelism = config.parallelism;
-        rollout.order = config.order;
-    }
-    rollout
-}
-
-pub async fn load_view(ctx: &Ctx, rollout: Rollout) -> Result<Rollout, AppError> {
-    let number = config_revision(&rollout);
-    let specs: HashMap<u64, ServiceSpec> = ctx
-        .store
-        .revision(&rollout.service_id, number)
-        .await?
-        .map(|r| (number, r.spec))
-        .into_iter()
-        .collect();
-    Ok(view(rollout, &specs))
-}
 
 async fn find(ctx: &Ctx, id: &str) -> Result<Rollout, AppError> {
     ctx.store
@@ -101,7 +34,7 @@ pub async fn of_service(ctx: &Ctx, service: &str) -> Result<Vec<Rollout>, AppErr
     let service = services::find(ctx, service).await?;
     let mut views = Vec::new();
     for rollout in ctx.store.rollouts_of_service(&service.id).await? {
-        views.push(load_view(ctx, rollout).await?);
+        views.push(views::rollout(ctx, rollout).await?);
     }
     Ok(views)
 }
@@ -123,15 +56,15 @@ pub async fn newest_of_service(ctx: &Ctx, service: &str) -> Result<Option<Rollou
 }
 
 pub async fn get(ctx: &Ctx, id: &str) -> Result<RolloutDetail, AppError> {
-    let rollout = load_view(ctx, find(ctx, id).await?).await?;
+    let rollout = views::rollout(ctx, find(ctx, id).await?).await?;
     let timeline = ctx.store.rollout_events(id).await?;
     let slots = match ctx.store.service_by_id(&rollout.service_id).await? {
         Some(service) if rollout.state.is_active() => {
             let tasks = ctx.store.tasks_of_service(&service.id).await?;
-            let specs = revision_specs(ctx, &service, &tasks, Some(&rollout)).await?;
+            let specs = ctx.store.revision_specs(&service, &tasks, Some(&rollout)).await?;
             let failures: HashSet<String> = ctx.store.rollout_failures(id).await?.into_iter().collect();
-            let nodes = super::nodes::list(ctx).await?;
-            match config_of(&rollout, &specs) {
+            let nodes = views::nodes(ctx).await?;
+            match rollout.config(&specs) {
                 Some(config) => {
                     let rolling = Rolling {
                         rollout: &rollout,
@@ -160,20 +93,14 @@ pub async fn get(ctx: &Ctx, id: &str) -> Result<RolloutDetail, AppError> {
 
 /// Stops replacing tasks; the ones in flight finish.
 pub async fn pause(ctx: &Ctx, caller: &Caller, id: &str) -> Result<Rollout, AppError> {
-    let rollout = find(ctx, id).await?;
-    let to = match rollout.state {
-        RolloutState::Updating => RolloutState::Paused,
-        RolloutState::RollbackStarted => RolloutState::RollbackPaused,
-        other => return Err(not_now(&rollout, other, "paused")),
-    };
-    let who = services::author(caller);
+    let why = format!("paused by {}", caller.name());
     steer(
         ctx,
         caller,
-        &rollout,
-        to,
-        Some(format!("paused by {who}")),
-        format!("paused by {who}"),
+        id,
+        RolloutStep::Pause,
+        Some(why.clone()),
+        why,
         "rollout.pause",
     )
     .await
@@ -182,23 +109,14 @@ pub async fn pause(ctx: &Ctx, caller: &Caller, id: &str) -> Result<Rollout, AppE
 /// Carries on after a pause. The failures so far are forgiven: counting
 /// them again would pause it at once.
 pub async fn resume(ctx: &Ctx, caller: &Caller, id: &str) -> Result<Rollout, AppError> {
-    let rollout = find(ctx, id).await?;
-    let to = match rollout.state {
-        RolloutState::Paused => RolloutState::Updating,
-        RolloutState::RollbackPaused => RolloutState::RollbackStarted,
-        other => return Err(not_now(&rollout, other, "resumed")),
-    };
-    let who = services::author(caller);
-    ctx.store
-        .forgive_rollout_failures(&rollout.id, now_millis())
-        .await?;
+    let event = format!("resumed by {}", caller.name());
     steer(
         ctx,
         caller,
-        &rollout,
-        to,
+        id,
+        RolloutStep::Resume,
         None,
-        format!("resumed by {who}"),
+        event,
         "rollout.resume",
     )
     .await
@@ -207,17 +125,12 @@ pub async fn resume(ctx: &Ctx, caller: &Caller, id: &str) -> Result<Rollout, App
 /// Stops the rollout for good where it is: tasks already replaced stay,
 /// the others keep their old revision until the next change.
 pub async fn abort(ctx: &Ctx, caller: &Caller, id: &str) -> Result<Rollout, AppError> {
-    let rollout = find(ctx, id).await?;
-    if !rollout.state.is_active() {
-        return Err(not_now(&rollout, rollout.state, "aborted"));
-    }
-    let who = services::author(caller);
-    let why = format!("aborted by {who}");
+    let why = format!("aborted by {}", caller.name());
     steer(
         ctx,
         caller,
-        &rollout,
-        RolloutState::Failed,
+        id,
+        RolloutStep::Abort,
         Some(why.clone()),
         why,
         "rollout.abort",
@@ -225,22 +138,38 @@ pub async fn abort(ctx: &Ctx, caller: &Caller, id: &str) -> Result<Rollout, AppE
     .await
 }
 
+/// An operator's step: allowed by the rollout's state machine, taken only
+/// if the rollout is still where it was read, audited and told.
 async fn steer(
     ctx: &Ctx,
     caller: &Caller,
-    rollout: &Rollout,
-    to: RolloutState,
+    id: &str,
+    step: RolloutStep,
     reason: Option<String>,
     event: String,
     action: &str,
 ) -> Result<Rollout, AppError> {
+    let rollout = find(ctx, id).await?;
+    let to = rollout.state.after(step).map_err(|refused| {
+        AppError::Conflict(format!("{refused} (the rollout of {})", rollout.service_name))
+    })?;
+    if step == RolloutStep::Resume {
+        ctx.store
+            .forgive_rollout_failures(&rollout.id, now_millis())
+            .await?;
+    }
     let change = RolloutMove {
         from: rollout.state,
-        to,
+        step,
         reason,
         event,
     };
-    if !ctx.store.move_rollout(&rollout.id, &change, now_millis()).await? {
+    if ctx
+        .store
+        .move_rollout(&rollout.id, &change, now_millis())
+        .await?
+        .is_none()
+    {
         return Err(AppError::Conflict(
             "the rollout changed meanwhile; reload it and try again".into(),
         ));
@@ -253,8 +182,12 @@ async fn steer(
         json!({ "service": rollout.service_name, "from": rollout.state, "to": to }),
     )
     .await;
-    ctx.orchestrator.service_changed(&rollout.service_id);
-    announce(ctx, &rollout.id).await
+    Changes::new()
+        .rollout(&rollout.id)
+        .wake(&rollout.service_id)
+        .tell(ctx)
+        .await;
+    views::rollout(ctx, find(ctx, id).await?).await
 }
 
 /// Makes a new revision equal to `revision` (by default the one before the
@@ -280,76 +213,8 @@ pub async fn rollback(
         .revision(&current.id, target)
         .await?
         .ok_or_else(|| AppError::NotFound(format!("{} has no revision {target}", current.name)))?;
-    let next = current.revision + 1;
-    let now = now_millis();
-    let who = services::author(caller);
-    let rollout = Rollout {
-        id: new_id(),
-        service_id: current.id.clone(),
-        service_name: current.name.clone(),
-        from_revision: current.revision,
-        to_revision: next,
-        rollback_revision: Some(next),
-        state: RolloutState::RollbackStarted,
-        reason: Some(format!("rollback to revision {target} requested by {who}")),
-        trigger: "rollback".into(),
-        actor: who.clone(),
-        total: 0,
-        updated: 0,
-        failed: 0,
-        parallelism: 0,
-        order: Default::default(),
-        started_at: now,
-        phase_started_at: now,
-        updated_at: now,
-        ended_at: None,
-    };
-    let event = format!(
-        "rolling back from revision {} to revision {target} (as revision {next}), requested by {who}",
-        current.revision
-    );
-    ctx.store
-        .add_revision(
-            &current.id,
-            current.revision,
-            &old.spec,
-            &who,
-            now,
-            Some((&rollout, &event)),
-        )
-        .await
-        .map_err(|error| match error {
-            RevisionError::Stale => AppError::Conflict(format!(
-                "{} changed while the rollback was prepared; try again",
-                current.name
-            )),
-            RevisionError::Store(error) => error.into(),
-        })?;
-    audit::record(
-        ctx,
-        caller,
-        "service.rollback",
-        Some(&current.id),
-        json!({ "name": current.name, "to_revision": target, "revision": next, "rollout": rollout.id }),
-    )
-    .await;
-    ctx.orchestrator.service_changed(&current.id);
-    services::announce(ctx, &current.id).await;
-    announce(ctx, &rollout.id).await
-}
-
-/// Publishes the rollout as it is now and returns it.
-pub async fn announce(ctx: &Ctx, id: &str) -> Result<Rollout, AppError> {
-    let rollout = load_view(ctx, find(ctx, id).await?).await?;
-    ctx.events.publish(Event::RolloutUpdated {
-        rollout: Box::new(rollout.clone()),
-    });
-    Ok(rollout)
-}
-
-fn not_now(rollout: &Rollout, state: RolloutState, wanted: &str) -> AppError {
-    AppError::Conflict(format!(
-        "the rollout of {} is {state}; it cannot be {wanted} now",
-        rollout.service_name
-    ))
+    let rollout = new_revision(ctx, caller, &current, &old.spec, Cause::Rollback { to: target })
+        .await?
+        .ok_or_else(|| AppError::Internal("a rollback started no rollout".into()))?;
+    views::rollout(ctx, find(ctx, &rollout.id).await?).await
 }

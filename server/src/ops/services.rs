@@ -5,27 +5,27 @@
 use serde_json::json;
 use shoal_proto::{
     auth::FieldError,
-    container::replaces_tasks,
-    event::Event,
-    service::{
-        DesiredState, MASKED_PASSWORD, Mode, PublishMode, Revision, RevisionDiff, Rollout, RolloutState,
-        Service, ServiceSpec, TaskCounts, TaskState, diff,
-    },
+    service::{MASKED_PASSWORD, Mode, PublishMode, Revision, RevisionDiff, Service, ServiceSpec, diff},
 };
 
-use super::audit;
-use crate::ctx::Ctx;
+use super::{
+    audit,
+    revise::{Cause, new_revision},
+};
 use crate::{
-    auth::{ActorKind, Caller, secret::new_id},
+    auth::{Caller, secret::new_id},
+    changes::Changes,
+    ctx::Ctx,
     error::AppError,
-    store::{RevisionError, ServiceRecord, TaskRecord, now_millis},
+    store::{ServiceRecord, now_millis},
+    views,
 };
 
 pub async fn list(ctx: &Ctx) -> Result<Vec<Service>, AppError> {
     let mut services = Vec::new();
     for record in ctx.store.list_services().await? {
         let tasks = ctx.store.tasks_of_service(&record.id).await?;
-        services.push(view_of(ctx, record, &tasks).await?);
+        services.push(views::service(ctx, record, &tasks).await?);
     }
     Ok(services)
 }
@@ -34,19 +34,7 @@ pub async fn list(ctx: &Ctx) -> Result<Vec<Service>, AppError> {
 pub async fn get(ctx: &Ctx, id_or_name: &str) -> Result<Service, AppError> {
     let record = find(ctx, id_or_name).await?;
     let tasks = ctx.store.tasks_of_service(&record.id).await?;
-    view_of(ctx, record, &tasks).await
-}
-
-/// The service as users see it, with its active and its last ended rollout.
-pub async fn view_of(ctx: &Ctx, record: ServiceRecord, tasks: &[TaskRecord]) -> Result<Service, AppError> {
-    let rollout = active_rollout(ctx, &record.id).await?;
-    let last_rollout = match ctx.store.last_ended_rollout(&record.id).await? {
-        Some(rollout) => Some(super::rollouts::load_view(ctx, rollout).await?),
-        None => None,
-    };
-    let mut service = view(record, tasks, rollout);
-    service.last_rollout = last_rollout;
-    Ok(service)
+    views::service(ctx, record, &tasks).await
 }
 
 pub async fn find(ctx: &Ctx, id_or_name: &str) -> Result<ServiceRecord, AppError> {
@@ -65,7 +53,7 @@ pub async fn create(ctx: &Ctx, caller: &Caller, spec: ServiceSpec) -> Result<Ser
     let id = new_id();
     let now = now_millis();
     ctx.store
-        .insert_service(&id, &spec, &author(caller), now)
+        .insert_service(&id, &spec, &caller.name(), now)
         .await
         // Two creations racing past the check above.
         .map_err(|error| match AppError::from(error) {
@@ -80,8 +68,7 @@ pub async fn create(ctx: &Ctx, caller: &Caller, spec: ServiceSpec) -> Result<Ser
         json!({ "name": spec.name, "image": spec.image }),
     )
     .await;
-    ctx.orchestrator.service_changed(&id);
-    announce(ctx, &id).await;
+    Changes::new().spec(&id).tell(ctx).await;
     get(ctx, &id).await
 }
 
@@ -144,74 +131,9 @@ async fn change(
     spec: ServiceSpec,
     action: &str,
 ) -> Result<Service, AppError> {
-    if spec == current.spec {
-        return get(ctx, &current.id).await;
+    if spec != current.spec {
+        new_revision(ctx, caller, &current, &spec, Cause::Edit { action }).await?;
     }
-    let changes = diff(&current.spec, &spec);
-    let now = now_millis();
-    let who = author(caller);
-    let next = current.revision + 1;
-    // A change that alters what the tasks run rolls out batch by batch; one
-    // that only scales or retunes settings replaces nothing.
-    let rollout = replaces_tasks(&current.spec, &spec).then(|| Rollout {
-        id: new_id(),
-        service_id: current.id.clone(),
-        service_name: current.name.clone(),
-        from_revision: current.revision,
-        to_revision: next,
-        rollback_revision: None,
-        state: RolloutState::Updating,
-        reason: None,
-        trigger: trigger(caller).into(),
-        actor: who.clone(),
-        total: 0,
-        updated: 0,
-        failed: 0,
-        parallelism: spec.update_config.parallelism,
-        order: spec.update_config.order,
-        started_at: now,
-        phase_started_at: now,
-        updated_at: now,
-        ended_at: None,
-    });
-    let event = format!(
-        "rolling out revision {next} (from {}), started by {who}",
-        current.revision
-    );
-    let revision = ctx
-        .store
-        .add_revision(
-            &current.id,
-            current.revision,
-            &spec,
-            &who,
-            now,
-            rollout.as_ref().map(|r| (r, event.as_str())),
-        )
-        .await
-        .map_err(|error| match error {
-            RevisionError::Stale => AppError::Conflict(format!(
-                "{} changed while this change was made; reload it and try again",
-                current.name
-            )),
-            RevisionError::Store(error) => error.into(),
-        })?;
-    if let Some(rollout) = &rollout {
-        ctx.events.publish(Event::RolloutUpdated {
-            rollout: Box::new(rollout.clone()),
-        });
-    }
-    let paths: Vec<&str> = changes.iter().map(|c| c.path.as_str()).collect();
-    audit::record(
-        ctx,
-        caller,
-        action,
-        Some(&current.id),
-        json!({ "name": current.name, "revision": revision, "changed": paths }),
-    )
-    .await;
-    ctx.orchestrator.service_changed(&current.id);
-    announce(ctx, &current.id).await;
     get(ctx, &current.id).await
 }
 
@@ -228,11 +150,7 @@ pub async fn delete(ctx: &Ctx, caller: &Caller, id_or_name: &str) -> Result<(), 
         json!({ "name": current.name }),
     )
     .await;
-    ctx.events.publish(Event::ServiceRemoved {
-        id: current.id.clone(),
-        name: current.name,
-    });
-    ctx.orchestrator.service_changed(&current.id);
+    Changes::new().removed(&current.id, &current.name).tell(ctx).await;
     Ok(())
 }
 
@@ -284,84 +202,10 @@ pub async fn revision_diff(
     })
 }
 
-/// Publishes the service as it is now, for lists that show its counts.
-pub async fn announce(ctx: &Ctx, id: &str) {
-    match get(ctx, id).await {
-        Ok(service) => ctx.events.publish(Event::ServiceUpdated {
-            service: Box::new(service),
-        }),
-        Err(AppError::NotFound(_)) => {}
-        Err(error) => tracing::warn!(%error, service = id, "cannot announce a service change"),
-    }
-}
-
-async fn active_rollout(ctx: &Ctx, service_id: &str) -> Result<Option<Rollout>, AppError> {
-    match ctx.store.active_rollout(service_id).await? {
-        Some(rollout) => Ok(Some(super::rollouts::load_view(ctx, rollout).await?)),
-        None => Ok(None),
-    }
-}
-
-fn view(record: ServiceRecord, tasks: &[TaskRecord], rollout: Option<Rollout>) -> Service {
-    let live = |r: &&TaskRecord| r.task.desired_state == DesiredState::Running && !r.task.state.is_terminal();
-    let desired = match record.spec.replica_count() {
-        Some(replicas) => replicas,
-        None => tasks.iter().filter(live).count() as u64,
-    };
-    let counts = TaskCounts {
-        desired,
-        running: tasks
-            .iter()
-            .filter(live)
-            .filter(|r| r.task.state == TaskState::Running)
-            .count() as u64,
-        pending: tasks
-            .iter()
-            .filter(live)
-            .filter(|r| r.task.state == TaskState::Pending)
-            .count() as u64,
-    };
-    // The newest word on why a task waits: reasons change as nodes come and go.
-    let pending_reason = tasks
-        .iter()
-        .filter(live)
-        .filter(|r| r.task.state == TaskState::Pending)
-        .max_by_key(|r| r.task.updated_at)
-        .map(|r| r.task.message.clone());
-    Service {
-        id: record.id,
-        name: record.name,
-        revision: record.revision,
-        spec: record.spec.masked(),
-        created_at: record.created_at,
-        updated_at: record.updated_at,
-        tasks: counts,
-        warnings: record.spec.warnings(),
-        rollout,
-        last_rollout: None,
-        pending_reason,
-    }
-}
-
 fn name_taken(name: &str) -> AppError {
     AppError::Conflict(format!(
         "a service named {name:?} exists already: change it with PUT /api/v1/services/{name}, or choose another name"
     ))
-}
-
-/// What a rollout records as its cause: a webhook delivery or a change by hand.
-fn trigger(caller: &Caller) -> &'static str {
-    match caller.actor.as_ref().map(|actor| actor.kind) {
-        Some(ActorKind::Webhook) => "webhook",
-        _ => "update",
-    }
-}
-
-pub fn author(caller: &Caller) -> String {
-    caller
-        .actor
-        .as_ref()
-        .map_or_else(|| "system".to_owned(), |actor| actor.username.clone())
 }
 
 /// A spec sent back with the masked password keeps the stored one.

@@ -1,14 +1,14 @@
 //! Tasks as users query them, and as nodes report on them.
 
 use shoal_proto::{
-    event::Event,
     service::{Task, TaskDetail, TaskFilter},
     wire::TaskReport,
 };
 
 use super::services;
-use crate::ctx::Ctx;
 use crate::{
+    changes::Changes,
+    ctx::Ctx,
     error::AppError,
     store::{TaskQuery, now_millis},
 };
@@ -68,15 +68,6 @@ pub async fn report(ctx: &Ctx, node_id: &str, report: &TaskReport) -> Result<(),
     };
     let task = record.task;
     tracing::debug!(task = %task.id, service = %task.service_name, state = %task.state, message = %task.message, "task report");
-    let ended = task.state.is_terminal();
-    let service_id = task.service_id.clone();
-    ctx.events.publish(Event::TaskUpdated { task });
-    if ended {
-        // The container goes.
-        ctx.dispatcher.notify(node_id);
-    }
-    // A slot may need a new task, or a rollout may move on.
-    ctx.orchestrator.service_changed(&service_id);
-    services::announce(ctx, &service_id).await;
+    Changes::new().reported(task).tell(ctx).await;
     Ok(())
 }

@@ -52,7 +52,7 @@ pub async fn create(
             secret_hash: &secret::digest(&raw),
             signing_secret: signing.as_deref(),
             allow: &allow,
-            created_by: &services::author(caller),
+            created_by: &caller.name(),
             created_at: now_millis(),
         })
         .await

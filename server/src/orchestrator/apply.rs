@@ -3,9 +3,8 @@
 use std::collections::{BTreeSet, HashMap, HashSet};
 
 use shoal_proto::{
-    event::Event,
     node::Node,
-    service::{Rollout, RolloutState, ServiceSpec},
+    service::{Rollout, RolloutStep, ServiceSpec},
 };
 
 use super::{
@@ -14,8 +13,8 @@ use super::{
 };
 use crate::{
     auth::secret::new_id,
+    changes::Changes,
     ctx::Ctx,
-    ops::rollouts,
     store::{RolloutMove, ServiceRecord, TaskWrite},
 };
 
@@ -33,7 +32,10 @@ pub async fn service(
     let tasks = ctx.store.tasks_of_service(id).await?;
     let placed = ctx.store.placed_tasks().await?;
     let rollout = ctx.store.active_rollout(id).await?;
-    let specs = rollouts::revision_specs(ctx, &service, &tasks, rollout.as_ref()).await?;
+    let specs = ctx
+        .store
+        .revision_specs(&service, &tasks, rollout.as_ref())
+        .await?;
     let failures: HashSet<String> = match &rollout {
         Some(rollout) => ctx
             .store
@@ -43,9 +45,7 @@ pub async fn service(
             .collect(),
         None => HashSet::new(),
     };
-    let config = rollout
-        .as_ref()
-        .and_then(|rollout| rollouts::config_of(rollout, &specs));
+    let config = rollout.as_ref().and_then(|rollout| rollout.config(&specs));
     let rolling = match (&rollout, config) {
         (Some(rollout), Some(config)) if service.deleted_at.is_none() => Some(Rolling {
             rollout,
@@ -62,14 +62,19 @@ pub async fn service(
         now,
     };
     let plan = reconcile(&desired, &tasks, &cluster, rolling.as_ref(), &mut new_id);
-    let mut again = false;
+    let mut changes = Changes::new();
     if let (Some(decision), Some(rollout)) = (&plan.rollout, &rollout) {
-        again = record_rollout(ctx, &service, rollout, decision, &specs, now).await?;
+        let (changed, moved) = record_rollout(ctx, &service, rollout, decision, &specs, now).await?;
+        if changed {
+            changes = changes.rollout(&rollout.id);
+        }
+        if moved {
+            // Another look at once, in the rollout's new state.
+            changes = changes.wake(id);
+        }
     }
     if plan.writes.is_empty() && !plan.purge {
-        if again {
-            ctx.orchestrator.service_changed(id);
-        }
+        changes.tell(ctx).await;
         return Ok(plan.wake_at);
     }
     // Nodes whose assignment set changes: where touched tasks were and are.
@@ -87,26 +92,25 @@ pub async fn service(
     let changed = ctx.store.apply_task_writes(&plan.writes, now).await?;
     for task_id in &changed {
         if let Some(record) = ctx.store.task(task_id).await? {
-            ctx.events.publish(Event::TaskUpdated { task: record.task });
+            changes = changes.task(record.task);
         }
     }
     for node_id in &touched_nodes {
-        ctx.dispatcher.notify(node_id);
+        changes = changes.nudge(node_id);
     }
     if plan.purge {
         ctx.store.purge_service(id).await?;
         tracing::info!(service = %service.name, "deleted service has no tasks left; forgotten");
     } else if service.deleted_at.is_none() {
-        crate::ops::services::announce(ctx, id).await;
+        changes = changes.tasks_of(id);
     }
-    if again {
-        ctx.orchestrator.service_changed(id);
-    }
+    changes.tell(ctx).await;
     Ok(plan.wake_at)
 }
 
-/// Stores what the updater found and decided; whether to look again at
-/// once (the rollout changed state).
+/// Stores what the updater found and decided: whether the rollout changed
+/// (to be published) and whether it moved to another state (to be looked
+/// at again at once).
 async fn record_rollout(
     ctx: &Ctx,
     service: &ServiceRecord,
@@ -114,7 +118,7 @@ async fn record_rollout(
     decision: &Decision,
     specs: &HashMap<u64, ServiceSpec>,
     now: i64,
-) -> Result<bool, sqlx::Error> {
+) -> Result<(bool, bool), sqlx::Error> {
     let mut changed = false;
     for (task_id, message) in &decision.new_failures {
         changed |= ctx
@@ -134,82 +138,43 @@ async fn record_rollout(
             now,
         )
         .await?;
-    let mut again = false;
-    if let Some(outcome) = &decision.outcome {
-        let rolling_back = rollout.state.is_rollback();
-        let target = service.revision;
-        let moved = match outcome {
-            Outcome::Completed => {
-                let (to, event) = if rolling_back {
-                    (
-                        RolloutState::RollbackCompleted,
-                        format!("rolled back: every task runs revision {target}"),
-                    )
-                } else {
-                    (
-                        RolloutState::Completed,
-                        format!("completed: every task runs revision {target}"),
-                    )
-                };
-                // A rollback keeps saying why it happened.
-                move_to(ctx, rollout, to, rollout.reason.clone(), event, now).await?
-            }
-            Outcome::Pause(why) => {
-                let to = if rolling_back {
-                    RolloutState::RollbackPaused
-                } else {
-                    RolloutState::Paused
-                };
-                move_to(ctx, rollout, to, Some(why.clone()), format!("paused: {why}"), now).await?
-            }
-            Outcome::Fail(why) => {
-                move_to(
-                    ctx,
-                    rollout,
-                    RolloutState::Failed,
-                    Some(why.clone()),
-                    format!("failed: {why}"),
-                    now,
-                )
-                .await?
-            }
-            Outcome::Rollback(why) => match specs.get(&rollout.from_revision) {
+    let Some(outcome) = &decision.outcome else {
+        return Ok((changed, false));
+    };
+    let target = service.revision;
+    let (step, reason, event) = match outcome {
+        Outcome::Completed => {
+            let event = if rollout.state.is_rollback() {
+                format!("rolled back: every task runs revision {target}")
+            } else {
+                format!("completed: every task runs revision {target}")
+            };
+            // A rollback keeps saying why it happened.
+            (RolloutStep::Complete, rollout.reason.clone(), event)
+        }
+        Outcome::Pause(why) => (RolloutStep::Pause, Some(why.clone()), format!("paused: {why}")),
+        Outcome::Fail(why) => (RolloutStep::Fail, Some(why.clone()), format!("failed: {why}")),
+        Outcome::Rollback(why) => {
+            let moved = match specs.get(&rollout.from_revision) {
                 Some(spec) => ctx
                     .store
                     .roll_back(rollout, target, spec, why, now)
                     .await?
                     .is_some(),
                 None => false,
-            },
-        };
-        changed |= moved;
-        again = moved;
-    }
-    if changed && let Some(rollout) = ctx.store.rollout(&rollout.id).await? {
-        ctx.events.publish(Event::RolloutUpdated {
-            rollout: Box::new(rollouts::view(rollout, specs)),
-        });
-    }
-    Ok(again)
-}
-
-async fn move_to(
-    ctx: &Ctx,
-    rollout: &Rollout,
-    to: RolloutState,
-    reason: Option<String>,
-    event: String,
-    now: i64,
-) -> Result<bool, sqlx::Error> {
+            };
+            return Ok((changed || moved, moved));
+        }
+    };
     let change = RolloutMove {
         from: rollout.state,
-        to,
+        step,
         reason,
         event,
     };
     let moved = ctx.store.move_rollout(&rollout.id, &change, now).await?;
-    if moved {
+    if let Some(to) = moved {
         tracing::info!(service = %rollout.service_name, rollout = %rollout.id, state = %to, "rollout moved");
     }
-    Ok(moved)
+    Ok((changed || moved.is_some(), moved.is_some()))
 }

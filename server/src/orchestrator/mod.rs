@@ -1,8 +1,8 @@
 //! The orchestrator: one loop that keeps every service's tasks matching its
-//! spec. It wakes on changes (a spec, a node, a task that ended), on the
-//! restart delays it is waiting out, and every few seconds as a safety net;
-//! each pass reads the state, lets `reconcile` decide, and `apply` writes
-//! the plan and tells the dispatcher which nodes have news.
+//! spec. It wakes on changes (a spec, a node, a task that ended; writes say
+//! so through `changes`), on the restart delays it is waiting out, and
+//! every few seconds as a safety net; each pass reads the state, lets
+//! `reconcile` decide, and `apply` writes the plan and tells what changed.
 
 mod apply;
 pub mod reconcile;
@@ -14,7 +14,7 @@ pub mod wake;
 
 use std::{collections::HashSet, time::Duration};
 
-use shoal_proto::{event::Event, node::NodeStatus};
+use shoal_proto::node::NodeStatus;
 
 use self::wake::{Trigger, Wakeups};
 use crate::{
@@ -31,7 +31,6 @@ const SETTLE: Duration = Duration::from_millis(20);
 
 /// Runs until the server stops.
 pub async fn run(ctx: Ctx, Wakeups(mut wakeups): Wakeups) {
-    let mut node_events = ctx.events.subscribe();
     let mut wake_at: Option<i64> = None;
     let mut resync = tokio::time::interval(RESYNC);
     loop {
@@ -43,13 +42,6 @@ pub async fn run(ctx: Ctx, Wakeups(mut wakeups): Wakeups) {
                 Some(Trigger::All) => all = true,
                 Some(Trigger::Service(id)) => { services.insert(id); }
                 None => return,
-            },
-            event = node_events.recv() => match event {
-                Ok(Event::NodeJoined { .. } | Event::NodeStatus { .. } | Event::NodeUpdated { .. }
-                    | Event::NodeRemoved { .. }) => all = true,
-                Ok(_) => continue,
-                Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => all = true,
-                Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
             },
             () = sleep_opt(delay) => { all = true; wake_at = None; }
             _ = resync.tick() => all = true,

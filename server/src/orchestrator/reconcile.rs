@@ -684,7 +684,7 @@ mod tests {
             let config = self
                 .rollout
                 .as_ref()
-                .and_then(|rollout| crate::ops::rollouts::config_of(rollout, &self.specs));
+                .and_then(|rollout| rollout.config(&self.specs));
             let rolling = match (&self.rollout, config) {
                 (Some(rollout), Some(config)) if rollout.state.is_active() => Some(Rolling {
                     rollout,

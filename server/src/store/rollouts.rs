@@ -1,25 +1,42 @@
 //! Rollouts, their timelines and the tasks that failed them.
 
+use std::{
+    collections::{BTreeSet, HashMap, hash_map::Entry},
+    sync::LazyLock,
+};
+
 use shoal_proto::{
     auth::Millis,
-    service::{Rollout, RolloutEvent, RolloutState, UpdateOrder},
+    service::{Rollout, RolloutEvent, RolloutState, RolloutStep, ServiceSpec, UpdateOrder},
 };
 use sqlx::{AnyConnection, Row, any::AnyRow};
 
-use super::{Store, as_bigint, decode_error};
+use super::{ServiceRecord, Store, TaskRecord, as_bigint, decode_error};
 
 const COLUMNS: &str = "id, service_id, service_name, from_revision, to_revision, rollback_revision, state, reason, \
      trigger, actor, total, updated, failed, started_at, phase_started_at, updated_at, ended_at";
 
-/// SQL for "running or paused".
-const ACTIVE: &str = "state IN ('updating', 'paused', 'rollback_started', 'rollback_paused')";
+/// SQL for "running or paused", from the states' own rule.
+static ACTIVE: LazyLock<String> = LazyLock::new(|| {
+    let names: Vec<String> = RolloutState::ALL
+        .into_iter()
+        .filter(|state| state.is_active())
+        .map(|state| format!("'{}'", state.as_str()))
+        .collect();
+    format!("state IN ({})", names.join(", "))
+});
 
 fn count(row: &AnyRow, column: &str) -> Result<u64, sqlx::Error> {
     Ok(u64::try_from(row.try_get::<i64, _>(column)?).unwrap_or_default())
 }
 
-fn from_row(row: &AnyRow) -> Result<Rollout, sqlx::Error> {
+fn state_of(row: &AnyRow) -> Result<RolloutState, sqlx::Error> {
     let state: String = row.try_get("state")?;
+    RolloutState::parse(&state)
+        .ok_or_else(|| decode_error(std::io::Error::other(format!("rollout state {state:?}"))))
+}
+
+fn from_row(row: &AnyRow) -> Result<Rollout, sqlx::Error> {
     let rollback: Option<i64> = row.try_get("rollback_revision")?;
     Ok(Rollout {
         id: row.try_get("id")?,
@@ -28,8 +45,7 @@ fn from_row(row: &AnyRow) -> Result<Rollout, sqlx::Error> {
         from_revision: count(row, "from_revision")?,
         to_revision: count(row, "to_revision")?,
         rollback_revision: rollback.and_then(|r| u64::try_from(r).ok()),
-        state: RolloutState::parse(&state)
-            .ok_or_else(|| decode_error(std::io::Error::other(format!("rollout state {state:?}"))))?,
+        state: state_of(row)?,
         reason: row.try_get("reason")?,
         trigger: row.try_get("trigger")?,
         actor: row.try_get("actor")?,
@@ -68,24 +84,32 @@ pub(super) async fn supersede(
     reason: &str,
     now: Millis,
 ) -> Result<(), sqlx::Error> {
-    let active: Option<String> = sqlx::query_scalar(&format!(
-        "SELECT id FROM rollouts WHERE service_id = $1 AND {ACTIVE}"
+    let active = &*ACTIVE;
+    let row = sqlx::query(&format!(
+        "SELECT id, state FROM rollouts WHERE service_id = $1 AND {active}"
     ))
     .bind(service_id)
     .fetch_optional(&mut *conn)
     .await?;
-    if let Some(id) = active {
-        sqlx::query(
-            "UPDATE rollouts SET state = 'superseded', reason = $1, updated_at = $2, ended_at = $2 WHERE id = $3",
-        )
-        .bind(reason)
-        .bind(now)
-        .bind(&id)
-        .execute(&mut *conn)
-        .await?;
-        record_event(conn, &id, now, &format!("superseded: {reason}")).await?;
-    }
-    Ok(())
+    let Some(row) = row else {
+        return Ok(());
+    };
+    let id: String = row.try_get("id")?;
+    let from = state_of(&row)?;
+    let Ok(to) = from.after(RolloutStep::Supersede) else {
+        return Ok(());
+    };
+    sqlx::query(
+        "UPDATE rollouts SET state = $1, reason = $2, updated_at = $3, ended_at = $3 WHERE id = $4 AND state = $5",
+    )
+    .bind(to.as_str())
+    .bind(reason)
+    .bind(now)
+    .bind(&id)
+    .bind(from.as_str())
+    .execute(&mut *conn)
+    .await?;
+    record_event(conn, &id, now, &format!("superseded: {reason}")).await
 }
 
 pub(super) async fn insert(
@@ -118,11 +142,12 @@ pub(super) async fn insert(
     record_event(conn, &rollout.id, rollout.started_at, first_event).await
 }
 
-/// A change of a rollout's state, applied only if it is still in `from`.
+/// A step of a rollout, taken only if it is still in `from` (and the step
+/// is allowed from there).
 #[derive(Clone, Debug, PartialEq)]
 pub struct RolloutMove {
     pub from: RolloutState,
-    pub to: RolloutState,
+    pub step: RolloutStep,
     pub reason: Option<String>,
     /// For the timeline.
     pub event: String,
@@ -135,7 +160,8 @@ impl Store {
     }
 
     pub async fn active_rollout(&self, service_id: &str) -> Result<Option<Rollout>, sqlx::Error> {
-        let sql = format!("SELECT {COLUMNS} FROM rollouts WHERE service_id = $1 AND {ACTIVE}");
+        let active = &*ACTIVE;
+        let sql = format!("SELECT {COLUMNS} FROM rollouts WHERE service_id = $1 AND {active}");
         self.find_one(&sql, service_id, from_row).await
     }
 
@@ -150,7 +176,8 @@ impl Store {
 
     /// Every rollout running or paused, oldest first.
     pub async fn active_rollouts(&self) -> Result<Vec<Rollout>, sqlx::Error> {
-        let sql = format!("SELECT {COLUMNS} FROM rollouts WHERE {ACTIVE} ORDER BY started_at, id");
+        let active = &*ACTIVE;
+        let sql = format!("SELECT {COLUMNS} FROM rollouts WHERE {active} ORDER BY started_at, id");
         let rows = sqlx::query(&sql).fetch_all(&self.pool).await?;
         rows.iter().map(from_row).collect()
     }
@@ -195,20 +222,23 @@ impl Store {
         record_event(&mut conn, id, at, message).await
     }
 
-    /// Moves a rollout to another state if it is still where the caller saw
-    /// it; whether it moved.
+    /// Takes a step of a rollout if it is still where the caller saw it;
+    /// the state it moved to, or `None` if it did not move.
     pub async fn move_rollout(
         &self,
         id: &str,
         change: &RolloutMove,
         now: Millis,
-    ) -> Result<bool, sqlx::Error> {
-        let ended = (!change.to.is_active()).then_some(now);
+    ) -> Result<Option<RolloutState>, sqlx::Error> {
+        let Ok(to) = change.from.after(change.step) else {
+            return Ok(None);
+        };
+        let ended = (!to.is_active()).then_some(now);
         let mut tx = self.pool.begin().await?;
         let done = sqlx::query(
             "UPDATE rollouts SET state = $1, reason = $2, updated_at = $3, ended_at = $4 WHERE id = $5 AND state = $6",
         )
-        .bind(change.to.as_str())
+        .bind(to.as_str())
         .bind(&change.reason)
         .bind(now)
         .bind(ended)
@@ -217,11 +247,11 @@ impl Store {
         .execute(&mut *tx)
         .await?;
         if done.rows_affected() == 0 {
-            return Ok(false);
+            return Ok(None);
         }
         record_event(&mut tx, id, now, &change.event).await?;
         tx.commit().await?;
-        Ok(true)
+        Ok(Some(to))
     }
 
     /// The counts shown in lists; whether they changed.
@@ -285,20 +315,25 @@ impl Store {
         &self,
         rollout: &Rollout,
         current_revision: u64,
-        spec: &shoal_proto::service::ServiceSpec,
+        spec: &ServiceSpec,
         reason: &str,
         now: Millis,
     ) -> Result<Option<u64>, sqlx::Error> {
+        let Ok(to) = rollout.state.after(RolloutStep::RollBack) else {
+            return Ok(None);
+        };
         let next = current_revision + 1;
         let mut tx = self.pool.begin().await?;
         let moved = sqlx::query(
-            "UPDATE rollouts SET state = 'rollback_started', reason = $1, rollback_revision = $2, \
-             phase_started_at = $3, updated_at = $3 WHERE id = $4 AND state = 'updating'",
+            "UPDATE rollouts SET state = $1, reason = $2, rollback_revision = $3, \
+             phase_started_at = $4, updated_at = $4 WHERE id = $5 AND state = $6",
         )
+        .bind(to.as_str())
         .bind(reason)
         .bind(as_bigint(next))
         .bind(now)
         .bind(&rollout.id)
+        .bind(rollout.state.as_str())
         .execute(&mut *tx)
         .await?;
         let bumped = sqlx::query(
@@ -340,6 +375,33 @@ impl Store {
 }
 
 impl Store {
+    /// The specs of the service's current revision, of the revisions its
+    /// tasks run and of those the rollout names.
+    pub async fn revision_specs(
+        &self,
+        service: &ServiceRecord,
+        tasks: &[TaskRecord],
+        rollout: Option<&Rollout>,
+    ) -> Result<HashMap<u64, ServiceSpec>, sqlx::Error> {
+        let mut wanted: BTreeSet<u64> = tasks.iter().map(|r| r.task.revision).collect();
+        if let Some(rollout) = rollout {
+            wanted.extend([
+                rollout.from_revision,
+                rollout.to_revision,
+                rollout.config_revision(),
+            ]);
+        }
+        let mut specs = HashMap::from([(service.revision, service.spec.clone())]);
+        for number in wanted {
+            if let Entry::Vacant(entry) = specs.entry(number)
+                && let Some(revision) = self.revision(&service.id, number).await?
+            {
+                entry.insert(revision.spec);
+            }
+        }
+        Ok(specs)
+    }
+
     /// After a resume: the failures so far no longer count, and the progress
     /// deadline starts again.
     pub async fn forgive_rollout_failures(&self, id: &str, now: Millis) -> Result<(), sqlx::Error> {
