@@ -17,7 +17,10 @@ use crate::{
     changes::Changes,
     ctx::Ctx,
     error::AppError,
-    orchestrator::reconcile::{Desired, Rolling, progress},
+    orchestrator::{
+        reconcile::progress,
+        slots::{Desired, Rolling},
+    },
     store::{RolloutMove, now_millis},
     views,
 };

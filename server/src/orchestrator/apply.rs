@@ -4,11 +4,12 @@ use std::collections::{BTreeSet, HashMap, HashSet};
 
 use shoal_proto::{
     node::Node,
-    service::{Rollout, RolloutStep, ServiceSpec},
+    service::{Rollout, ServiceSpec},
 };
 
 use super::{
-    reconcile::{Cluster, Desired, Rolling, reconcile},
+    reconcile::{Cluster, reconcile},
+    slots::{Desired, Rolling},
     updater::{Decision, Outcome},
 };
 use crate::{
@@ -142,7 +143,7 @@ async fn record_rollout(
         return Ok((changed, false));
     };
     let target = service.revision;
-    let (step, reason, event) = match outcome {
+    let (reason, event) = match outcome {
         Outcome::Completed => {
             let event = if rollout.state.is_rollback() {
                 format!("rolled back: every task runs revision {target}")
@@ -150,10 +151,10 @@ async fn record_rollout(
                 format!("completed: every task runs revision {target}")
             };
             // A rollback keeps saying why it happened.
-            (RolloutStep::Complete, rollout.reason.clone(), event)
+            (rollout.reason.clone(), event)
         }
-        Outcome::Pause(why) => (RolloutStep::Pause, Some(why.clone()), format!("paused: {why}")),
-        Outcome::Fail(why) => (RolloutStep::Fail, Some(why.clone()), format!("failed: {why}")),
+        Outcome::Pause(why) => (Some(why.clone()), format!("paused: {why}")),
+        Outcome::Fail(why) => (Some(why.clone()), format!("failed: {why}")),
         Outcome::Rollback(why) => {
             let moved = match specs.get(&rollout.from_revision) {
                 Some(spec) => ctx
@@ -168,7 +169,7 @@ async fn record_rollout(
     };
     let change = RolloutMove {
         from: rollout.state,
-        step,
+        step: outcome.step(),
         reason,
         event,
     };

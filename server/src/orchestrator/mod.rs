@@ -6,7 +6,10 @@
 
 mod apply;
 pub mod reconcile;
+#[cfg(test)]
+mod scenarios;
 pub mod scheduler;
+pub mod slots;
 #[cfg(test)]
 mod testkit;
 mod updater;

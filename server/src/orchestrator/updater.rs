@@ -15,23 +15,11 @@ use std::collections::HashSet;
 
 use shoal_proto::{
     auth::Millis,
-    service::{FailureAction, Rollout, RolloutState, SlotStatus, TaskState, UpdateConfig},
+    service::{FailureAction, Rollout, RolloutState, RolloutStep, SlotStatus, TaskState, UpdateConfig},
 };
 
-use super::reconcile::Key;
+use super::slots::{Key, Slot};
 use crate::store::TaskRecord;
-
-/// One slot (or, for global services, one node) as the updater sees it.
-#[derive(Debug)]
-pub struct Slot<'a> {
-    pub key: Key,
-    /// Live tasks whose spec differs from the target.
-    pub dirty: Vec<&'a TaskRecord>,
-    /// The live task on the target spec.
-    pub clean: Option<&'a TaskRecord>,
-    /// Every task of the slot, newest first.
-    pub history: Vec<&'a TaskRecord>,
-}
 
 pub struct Input<'a> {
     pub rollout: &'a Rollout,
@@ -48,6 +36,18 @@ pub enum Outcome {
     Pause(String),
     Rollback(String),
     Fail(String),
+}
+
+impl Outcome {
+    /// The step the rollout's state machine takes on this verdict.
+    pub fn step(&self) -> RolloutStep {
+        match self {
+            Self::Completed => RolloutStep::Complete,
+            Self::Pause(_) => RolloutStep::Pause,
+            Self::Rollback(_) => RolloutStep::RollBack,
+            Self::Fail(_) => RolloutStep::Fail,
+        }
+    }
 }
 
 #[derive(Debug, Default, PartialEq)]
