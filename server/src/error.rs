@@ -1,5 +1,7 @@
 use std::{io, net::SocketAddr, path::PathBuf};
 
+use crate::store::StoreError;
+
 /// Why the server could not start. Each message names the setting to change.
 #[derive(Debug, thiserror::Error)]
 pub enum StartupError {
@@ -19,8 +21,8 @@ pub enum StartupError {
     #[error("cannot apply the database migrations: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
 
-    #[error("cannot read or write the database: {0}")]
-    Query(#[from] sqlx::Error),
+    #[error("cannot read or write the database: {}", chain(.0))]
+    Query(#[from] StoreError),
 
     #[error(
         "cannot listen on {addr}: {source}. Is another server running there? Choose another address with --listen or SHOAL_LISTEN"
@@ -72,16 +74,22 @@ pub enum AppError {
     Unavailable(String),
     #[error("internal error: {0}")]
     Internal(String),
+    /// The database failed; the error keeps its cause for the log.
+    #[error("the database failed")]
+    Database(#[source] sqlx::Error),
 }
 
-impl From<sqlx::Error> for AppError {
-    fn from(error: sqlx::Error) -> Self {
-        if let sqlx::Error::Database(db) = &error
-            && db.is_unique_violation()
-        {
-            return Self::Conflict("that name is already taken".into());
+impl From<StoreError> for AppError {
+    fn from(error: StoreError) -> Self {
+        match error {
+            StoreError::Conflict { what } => Self::Conflict(format!("{what} exists already")),
+            StoreError::Stale => Self::Conflict(
+                "what this request changes was changed by someone else meanwhile; reload it and try again"
+                    .into(),
+            ),
+            StoreError::NotFound { what } => Self::NotFound(format!("{what} does not exist")),
+            StoreError::Db(source) => Self::Database(source),
         }
-        Self::Internal(format!("database: {error}"))
     }
 }
 
@@ -103,7 +111,7 @@ impl AppError {
             Self::TooLarge(_) => S::PAYLOAD_TOO_LARGE,
             Self::Throttled { .. } => S::TOO_MANY_REQUESTS,
             Self::Unavailable(_) => S::SERVICE_UNAVAILABLE,
-            Self::Internal(_) => S::INTERNAL_SERVER_ERROR,
+            Self::Internal(_) | Self::Database(_) => S::INTERNAL_SERVER_ERROR,
         }
     }
 
@@ -119,7 +127,7 @@ impl AppError {
             Self::TooLarge(_) => "too_large",
             Self::Throttled { .. } => "throttled",
             Self::Unavailable(_) => "unavailable",
-            Self::Internal(_) => "internal",
+            Self::Internal(_) | Self::Database(_) => "internal",
         }
     }
 
@@ -130,7 +138,24 @@ impl AppError {
                 tracing::error!(%detail, "internal error");
                 "internal error; the server log has the details".to_owned()
             }
+            Self::Database(_) => {
+                tracing::error!(error = %chain(self), "internal error");
+                "internal error; the server log has the details".to_owned()
+            }
             other => other.to_string(),
         }
     }
+}
+
+/// An error with every cause under it, for the log: "the database failed:
+/// error returned from database: disk I/O error".
+pub fn chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut cause = error.source();
+    while let Some(inner) = cause {
+        text.push_str(": ");
+        text.push_str(&inner.to_string());
+        cause = inner.source();
+    }
+    text
 }

@@ -8,11 +8,12 @@ use shoal_proto::{
 };
 
 use crate::ctx::Ctx;
+use crate::store::StoreError;
 
 /// The tasks a node should know about: placed on it and not ended. Pending
 /// tasks wait for the scheduler, not for the node. A task the routing mesh
 /// is still draining stays wanted running until the drain is done.
-pub async fn of_node(ctx: &Ctx, node_id: &str) -> Result<Vec<Assignment>, sqlx::Error> {
+pub async fn of_node(ctx: &Ctx, node_id: &str) -> Result<Vec<Assignment>, StoreError> {
     let mut specs: HashMap<(String, u64), Option<ServiceSpec>> = HashMap::new();
     let mut set = Vec::new();
     for record in ctx.store.node_assignments(node_id).await? {

@@ -18,9 +18,11 @@ use super::{finish, invalid, refusal};
 use crate::{
     changes::Changes,
     ctx::Ctx,
-    dispatcher, ops,
+    dispatcher,
+    error::chain,
+    ops,
     presence::Ticket,
-    store::{NodeRecord, now_millis},
+    store::{NodeRecord, StoreError, now_millis},
 };
 
 /// How a session ended.
@@ -261,8 +263,8 @@ async fn identify(ctx: &Ctx, fingerprint: Option<&str>) -> Result<NodeRecord, Re
                 .into(),
         ));
     };
-    let unavailable = |error: sqlx::Error| {
-        tracing::error!(%error, "cannot look up a node's certificate");
+    let unavailable = |error: StoreError| {
+        tracing::error!(error = %chain(&error), "cannot look up a node's certificate");
         Refusal {
             code: RefusalCode::Unavailable,
             message: "the server cannot check this node right now; the agent retries".into(),

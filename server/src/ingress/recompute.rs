@@ -13,7 +13,7 @@ use super::{
     settle,
     table::{self, Published},
 };
-use crate::{changes::Changes, ctx::Ctx};
+use crate::{changes::Changes, ctx::Ctx, store::StoreError};
 
 /// A full recompute this often, whatever happened.
 const RESYNC: Duration = Duration::from_secs(5);
@@ -65,7 +65,7 @@ async fn sleep_until(deadline: Option<Instant>) {
 
 type Computed = (Vec<shoal_proto::wire::IngressPort>, HashMap<String, Duration>);
 
-async fn compute(ctx: &Ctx) -> Result<Computed, sqlx::Error> {
+async fn compute(ctx: &Ctx) -> Result<Computed, StoreError> {
     let services = ctx.store.list_services().await?;
     let addresses: HashMap<String, String> = ctx
         .store

@@ -17,11 +17,11 @@ use crate::ctx::Ctx;
 use crate::{
     auth::{Caller, secret},
     error::AppError,
-    store::JoinTokenRow,
+    store::{JoinTokenRow, StoreError},
 };
 
 /// Gives each role a token on the first start.
-pub async fn ensure(ctx: &Ctx) -> Result<(), sqlx::Error> {
+pub async fn ensure(ctx: &Ctx) -> Result<(), StoreError> {
     for role in NodeRole::ALL.iter().copied() {
         let nonce = secret::new_id();
         let hash = secret::digest(&derive(ctx, role, &nonce));

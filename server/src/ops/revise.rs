@@ -14,7 +14,7 @@ use crate::{
     changes::Changes,
     ctx::Ctx,
     error::AppError,
-    store::{RevisionError, ServiceRecord, now_millis},
+    store::{ServiceRecord, StoreError, now_millis},
 };
 
 /// Why the service gets a new revision.
@@ -68,11 +68,11 @@ pub async fn new_revision(
         )
         .await
         .map_err(|error| match error {
-            RevisionError::Stale => AppError::Conflict(format!(
+            StoreError::Stale => AppError::Conflict(format!(
                 "{} changed while this change was made; reload it and try again",
                 current.name
             )),
-            RevisionError::Store(error) => error.into(),
+            other => other.into(),
         })?;
     let (action, detail) = match cause {
         Cause::Edit { action } => {

@@ -17,7 +17,7 @@ use crate::{
     changes::Changes,
     ctx::Ctx,
     error::AppError,
-    store::{ServiceRecord, now_millis},
+    store::{ServiceRecord, StoreError, now_millis},
     views,
 };
 
@@ -56,9 +56,9 @@ pub async fn create(ctx: &Ctx, caller: &Caller, spec: ServiceSpec) -> Result<Ser
         .insert_service(&id, &spec, &caller.name(), now)
         .await
         // Two creations racing past the check above.
-        .map_err(|error| match AppError::from(error) {
-            AppError::Conflict(_) => name_taken(&spec.name),
-            other => other,
+        .map_err(|error| match error {
+            StoreError::Conflict { .. } => name_taken(&spec.name),
+            other => other.into(),
         })?;
     audit::record(
         ctx,

@@ -10,7 +10,7 @@ use crate::{
     changes::Changes,
     ctx::Ctx,
     error::AppError,
-    store::{TaskQuery, now_millis},
+    store::{StoreError, TaskQuery, now_millis},
 };
 
 pub async fn list(ctx: &Ctx, filter: &TaskFilter) -> Result<Vec<Task>, AppError> {
@@ -62,7 +62,7 @@ async fn node_id(ctx: &Ctx, node: &str) -> Result<String, AppError> {
 
 /// Records a node's report about one of its tasks. Reports about tasks the
 /// node does not run, or that would move a task backwards, are dropped.
-pub async fn report(ctx: &Ctx, node_id: &str, report: &TaskReport) -> Result<(), sqlx::Error> {
+pub async fn report(ctx: &Ctx, node_id: &str, report: &TaskReport) -> Result<(), StoreError> {
     let Some(record) = ctx.store.apply_task_report(node_id, report, now_millis()).await? else {
         return Ok(());
     };

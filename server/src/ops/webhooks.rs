@@ -13,7 +13,7 @@ use crate::ctx::Ctx;
 use crate::{
     auth::{Caller, secret},
     error::AppError,
-    store::{NewWebhookRow, WebhookRecord, now_millis},
+    store::{NewWebhookRow, StoreError, WebhookRecord, now_millis},
 };
 
 /// Deliveries a webhook's page lists.
@@ -56,9 +56,9 @@ pub async fn create(
             created_at: now_millis(),
         })
         .await
-        .map_err(|error| match AppError::from(error) {
-            AppError::Conflict(_) => name_taken(&name, &service.name),
-            other => other,
+        .map_err(|error| match error {
+            StoreError::Conflict { .. } => name_taken(&name, &service.name),
+            other => other.into(),
         })?;
     audit::record(
         ctx,
@@ -97,9 +97,9 @@ pub async fn update(
     ctx.store
         .update_webhook(id, &name, &allow, enabled)
         .await
-        .map_err(|error| match AppError::from(error) {
-            AppError::Conflict(_) => name_taken(&name, "this service"),
-            other => other,
+        .map_err(|error| match error {
+            StoreError::Conflict { .. } => name_taken(&name, "this service"),
+            other => other.into(),
         })?;
     audit::record(
         ctx,

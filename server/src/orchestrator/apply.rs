@@ -16,7 +16,7 @@ use crate::{
     auth::secret::new_id,
     changes::Changes,
     ctx::Ctx,
-    store::{RolloutMove, ServiceRecord, TaskWrite},
+    store::{RolloutMove, ServiceRecord, StoreError, TaskWrite},
 };
 
 /// Reconciles one service; returns when it wants to look again.
@@ -26,7 +26,7 @@ pub async fn service(
     nodes: &[Node],
     lost: &HashSet<String>,
     now: i64,
-) -> Result<Option<i64>, sqlx::Error> {
+) -> Result<Option<i64>, StoreError> {
     let Some(service) = ctx.store.service_by_id(id).await? else {
         return Ok(None);
     };
@@ -119,7 +119,7 @@ async fn record_rollout(
     decision: &Decision,
     specs: &HashMap<u64, ServiceSpec>,
     now: i64,
-) -> Result<(bool, bool), sqlx::Error> {
+) -> Result<(bool, bool), StoreError> {
     let mut changed = false;
     for (task_id, message) in &decision.new_failures {
         changed |= ctx

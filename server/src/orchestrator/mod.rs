@@ -22,7 +22,7 @@ use shoal_proto::node::NodeStatus;
 use self::wake::{Trigger, Wakeups};
 use crate::{
     ctx::Ctx,
-    store::{NodeRecord, now_millis},
+    store::{NodeRecord, StoreError, now_millis},
 };
 
 /// A full pass this often, whatever happened: catches anything an event
@@ -89,7 +89,7 @@ async fn sleep_opt(delay: Option<Duration>) {
 }
 
 /// One pass over some services; returns when to look again.
-async fn pass(ctx: &Ctx, service_ids: &[String]) -> Result<Option<i64>, sqlx::Error> {
+async fn pass(ctx: &Ctx, service_ids: &[String]) -> Result<Option<i64>, StoreError> {
     if service_ids.is_empty() {
         return Ok(None);
     }

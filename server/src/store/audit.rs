@@ -1,7 +1,7 @@
 use shoal_proto::auth::{AUDIT_PAGE_MAX, AuditEntry, AuditPage, AuditQuery};
 use sqlx::{QueryBuilder, Row};
 
-use super::{Store, now_millis};
+use super::{Store, StoreError, now_millis};
 
 /// One audit record before it is written.
 pub struct NewAuditEntry<'a> {
@@ -15,8 +15,8 @@ pub struct NewAuditEntry<'a> {
 }
 
 impl Store {
-    pub async fn append_audit(&self, entry: NewAuditEntry<'_>) -> Result<(), sqlx::Error> {
-        sqlx::query(
+    pub async fn append_audit(&self, entry: NewAuditEntry<'_>) -> Result<(), StoreError> {
+        Ok(sqlx::query(
             "INSERT INTO audit_log (at, actor_kind, actor_id, actor_name, source, action, target, detail) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
         )
@@ -30,11 +30,11 @@ impl Store {
         .bind(entry.detail.to_string())
         .execute(&self.pool)
         .await
-        .map(drop)
+        .map(drop)?)
     }
 
     /// Newest first, filtered, one page at a time (keyset pagination on id).
-    pub async fn audit_page(&self, query: &AuditQuery) -> Result<AuditPage, sqlx::Error> {
+    pub async fn audit_page(&self, query: &AuditQuery) -> Result<AuditPage, StoreError> {
         let limit = query.limit.unwrap_or(50).clamp(1, AUDIT_PAGE_MAX);
         let mut sql = QueryBuilder::new(
             "SELECT id, at, actor_kind, actor_id, actor_name, source, action, target, detail FROM audit_log WHERE 1 = 1",

@@ -7,7 +7,7 @@ use shoal_proto::{
 };
 use sqlx::{Row, any::AnyRow};
 
-use super::{Store, as_bigint, decode_error};
+use super::{Store, StoreError, as_bigint, decode_error};
 
 /// How many lines are kept; older ones are dropped as new ones come.
 pub const CLUSTER_EVENTS_KEPT: u64 = 500;
@@ -45,7 +45,7 @@ impl Store {
     pub async fn record_cluster_event(
         &self,
         new: &NewClusterEvent,
-    ) -> Result<Option<ClusterEvent>, sqlx::Error> {
+    ) -> Result<Option<ClusterEvent>, StoreError> {
         let mut tx = self.pool.begin().await?;
         let inserted = sqlx::query(
             "INSERT INTO cluster_events (at, kind, subject_id, subject_name, message, dedup_key) \
@@ -80,21 +80,24 @@ impl Store {
     }
 
     /// The newest `limit` lines, newest first.
-    pub async fn cluster_events(&self, limit: u64) -> Result<Vec<ClusterEvent>, sqlx::Error> {
+    pub async fn cluster_events(&self, limit: u64) -> Result<Vec<ClusterEvent>, StoreError> {
         let rows = sqlx::query(&format!(
             "SELECT {COLUMNS} FROM cluster_events ORDER BY at DESC, id DESC LIMIT $1"
         ))
         .bind(as_bigint(limit))
         .fetch_all(&self.pool)
         .await?;
-        rows.iter().map(from_row).collect()
+        rows.iter()
+            .map(from_row)
+            .collect::<Result<_, sqlx::Error>>()
+            .map_err(StoreError::from)
     }
 
     /// The kind of the newest line about `subject_id`, if any is kept.
     pub async fn last_cluster_event_kind(
         &self,
         subject_id: &str,
-    ) -> Result<Option<ClusterEventKind>, sqlx::Error> {
+    ) -> Result<Option<ClusterEventKind>, StoreError> {
         let kind: Option<String> = sqlx::query_scalar(
             "SELECT kind FROM cluster_events WHERE subject_id = $1 ORDER BY id DESC LIMIT 1",
         )

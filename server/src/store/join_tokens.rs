@@ -1,7 +1,7 @@
 use shoal_proto::{auth::Millis, node::NodeRole};
 use sqlx::Row;
 
-use super::{Store, now_millis};
+use super::{Store, StoreError, now_millis};
 
 /// A join token as stored: the nonce its secret is derived from and the
 /// secret's digest, never the secret.
@@ -21,8 +21,8 @@ impl Store {
         role: NodeRole,
         nonce: &str,
         secret_hash: &str,
-    ) -> Result<(), sqlx::Error> {
-        sqlx::query(
+    ) -> Result<(), StoreError> {
+        Ok(sqlx::query(
             "INSERT INTO join_tokens (role, nonce, secret_hash, rotated_at) VALUES ($1, $2, $3, $4) \
              ON CONFLICT (role) DO NOTHING",
         )
@@ -32,7 +32,7 @@ impl Store {
         .bind(now_millis())
         .execute(&self.pool)
         .await
-        .map(drop)
+        .map(drop)?)
     }
 
     pub async fn rotate_join_token(
@@ -40,18 +40,20 @@ impl Store {
         role: NodeRole,
         nonce: &str,
         secret_hash: &str,
-    ) -> Result<(), sqlx::Error> {
-        sqlx::query("UPDATE join_tokens SET nonce = $1, secret_hash = $2, rotated_at = $3 WHERE role = $4")
-            .bind(nonce)
-            .bind(secret_hash)
-            .bind(now_millis())
-            .bind(role.as_str())
-            .execute(&self.pool)
-            .await
-            .map(drop)
+    ) -> Result<(), StoreError> {
+        Ok(sqlx::query(
+            "UPDATE join_tokens SET nonce = $1, secret_hash = $2, rotated_at = $3 WHERE role = $4",
+        )
+        .bind(nonce)
+        .bind(secret_hash)
+        .bind(now_millis())
+        .bind(role.as_str())
+        .execute(&self.pool)
+        .await
+        .map(drop)?)
     }
 
-    pub async fn join_tokens(&self) -> Result<Vec<JoinTokenRow>, sqlx::Error> {
+    pub async fn join_tokens(&self) -> Result<Vec<JoinTokenRow>, StoreError> {
         let rows = sqlx::query("SELECT role, nonce, secret_hash, rotated_at FROM join_tokens ORDER BY role")
             .fetch_all(&self.pool)
             .await?;

@@ -4,6 +4,7 @@
 
 mod audit;
 mod cluster_events;
+mod error;
 mod join_tokens;
 mod nodes;
 mod rollouts;
@@ -18,10 +19,11 @@ use std::{path::Path, str::FromStr};
 
 pub use audit::NewAuditEntry;
 pub use cluster_events::{CLUSTER_EVENTS_KEPT, NewClusterEvent};
+pub use error::StoreError;
 pub use join_tokens::JoinTokenRow;
 pub use nodes::{NewNodeRow, NodeRecord, RemovedNode};
 pub use rollouts::RolloutMove;
-pub use services::{RevisionError, RevisionRecord, ServiceRecord};
+pub use services::{RevisionRecord, ServiceRecord};
 pub use tasks::{TaskQuery, TaskRecord, TaskWrite};
 pub use tokens::{NewTokenRow, TokenRecord};
 pub use users::UserRecord;
@@ -108,12 +110,12 @@ impl Store {
         self.kind
     }
 
-    pub async fn ping(&self) -> Result<(), sqlx::Error> {
-        sqlx::query("SELECT 1").execute(&self.pool).await.map(drop)
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        Ok(sqlx::query("SELECT 1").execute(&self.pool).await.map(drop)?)
     }
 
     /// The cluster's id, chosen once when the database is first created.
-    pub async fn cluster_id(&self) -> Result<String, sqlx::Error> {
+    pub async fn cluster_id(&self) -> Result<String, StoreError> {
         let fresh = new_cluster_id();
         sqlx::query(
             "INSERT INTO settings (key, value) VALUES ('cluster_id', $1) ON CONFLICT (key) DO NOTHING",
@@ -121,9 +123,11 @@ impl Store {
         .bind(fresh)
         .execute(&self.pool)
         .await?;
-        sqlx::query_scalar("SELECT value FROM settings WHERE key = 'cluster_id'")
-            .fetch_one(&self.pool)
-            .await
+        Ok(
+            sqlx::query_scalar("SELECT value FROM settings WHERE key = 'cluster_id'")
+                .fetch_one(&self.pool)
+                .await?,
+        )
     }
 
     /// The row `sql` selects with `key` bound to `$1`, decoded by `decode`.
@@ -132,14 +136,14 @@ impl Store {
         sql: &str,
         key: &str,
         decode: fn(&sqlx::any::AnyRow) -> Result<T, sqlx::Error>,
-    ) -> Result<Option<T>, sqlx::Error> {
-        sqlx::query(sql)
+    ) -> Result<Option<T>, StoreError> {
+        Ok(sqlx::query(sql)
             .bind(key)
             .fetch_optional(&self.pool)
             .await?
             .as_ref()
             .map(decode)
-            .transpose()
+            .transpose()?)
     }
 
     pub async fn close(&self) {

@@ -7,7 +7,7 @@ use shoal_proto::{
 };
 use sqlx::{Row, any::AnyRow};
 
-use super::{Store, as_bigint, decode_error, now_millis};
+use super::{Store, StoreError, as_bigint, decode_error, now_millis};
 
 /// A node as stored. Its `status` is always `unknown` here: the live status
 /// comes from `presence`.
@@ -74,7 +74,7 @@ fn labels_json(labels: &BTreeMap<String, String>) -> String {
 }
 
 impl Store {
-    pub async fn insert_node(&self, new: NewNodeRow<'_>) -> Result<NodeRecord, sqlx::Error> {
+    pub async fn insert_node(&self, new: NewNodeRow<'_>) -> Result<NodeRecord, StoreError> {
         let inventory = new.inventory;
         sqlx::query(
             "INSERT INTO nodes (id, hostname, role, availability, labels, cert_fingerprint, address, os, arch, \
@@ -97,32 +97,37 @@ impl Store {
         .bind(now_millis())
         .execute(&self.pool)
         .await?;
-        self.node_by_id(new.id).await?.ok_or(sqlx::Error::RowNotFound)
+        self.node_by_id(new.id)
+            .await?
+            .ok_or(StoreError::Db(sqlx::Error::RowNotFound))
     }
 
-    pub async fn list_nodes(&self) -> Result<Vec<NodeRecord>, sqlx::Error> {
+    pub async fn list_nodes(&self) -> Result<Vec<NodeRecord>, StoreError> {
         let sql = format!("SELECT {COLUMNS} FROM nodes ORDER BY hostname, id");
         let rows = sqlx::query(&sql).fetch_all(&self.pool).await?;
-        rows.iter().map(from_row).collect()
+        rows.iter()
+            .map(from_row)
+            .collect::<Result<_, sqlx::Error>>()
+            .map_err(StoreError::from)
     }
 
-    pub async fn node_ids(&self) -> Result<Vec<String>, sqlx::Error> {
-        sqlx::query_scalar("SELECT id FROM nodes")
+    pub async fn node_ids(&self) -> Result<Vec<String>, StoreError> {
+        Ok(sqlx::query_scalar("SELECT id FROM nodes")
             .fetch_all(&self.pool)
-            .await
+            .await?)
     }
 
-    pub async fn node_by_id(&self, id: &str) -> Result<Option<NodeRecord>, sqlx::Error> {
+    pub async fn node_by_id(&self, id: &str) -> Result<Option<NodeRecord>, StoreError> {
         let sql = format!("SELECT {COLUMNS} FROM nodes WHERE id = $1");
         self.find_one(&sql, id, from_row).await
     }
 
-    pub async fn node_by_fingerprint(&self, fingerprint: &str) -> Result<Option<NodeRecord>, sqlx::Error> {
+    pub async fn node_by_fingerprint(&self, fingerprint: &str) -> Result<Option<NodeRecord>, StoreError> {
         let sql = format!("SELECT {COLUMNS} FROM nodes WHERE cert_fingerprint = $1");
         self.find_one(&sql, fingerprint, from_row).await
     }
 
-    pub async fn removed_node(&self, fingerprint: &str) -> Result<Option<RemovedNode>, sqlx::Error> {
+    pub async fn removed_node(&self, fingerprint: &str) -> Result<Option<RemovedNode>, StoreError> {
         let row = sqlx::query("SELECT node_id, hostname FROM removed_nodes WHERE cert_fingerprint = $1")
             .bind(fingerprint)
             .fetch_optional(&self.pool)
@@ -141,23 +146,25 @@ impl Store {
         id: &str,
         availability: Availability,
         labels: &BTreeMap<String, String>,
-    ) -> Result<(), sqlx::Error> {
-        sqlx::query("UPDATE nodes SET availability = $1, labels = $2 WHERE id = $3")
-            .bind(availability.as_str())
-            .bind(labels_json(labels))
-            .bind(id)
-            .execute(&self.pool)
-            .await
-            .map(drop)
+    ) -> Result<(), StoreError> {
+        Ok(
+            sqlx::query("UPDATE nodes SET availability = $1, labels = $2 WHERE id = $3")
+                .bind(availability.as_str())
+                .bind(labels_json(labels))
+                .bind(id)
+                .execute(&self.pool)
+                .await
+                .map(drop)?,
+        )
     }
 
-    pub async fn set_node_role(&self, id: &str, role: NodeRole) -> Result<(), sqlx::Error> {
-        sqlx::query("UPDATE nodes SET role = $1 WHERE id = $2")
+    pub async fn set_node_role(&self, id: &str, role: NodeRole) -> Result<(), StoreError> {
+        Ok(sqlx::query("UPDATE nodes SET role = $1 WHERE id = $2")
             .bind(role.as_str())
             .bind(id)
             .execute(&self.pool)
             .await
-            .map(drop)
+            .map(drop)?)
     }
 
     pub async fn set_node_inventory(
@@ -165,8 +172,8 @@ impl Store {
         id: &str,
         address: &str,
         inventory: &Inventory,
-    ) -> Result<(), sqlx::Error> {
-        sqlx::query(
+    ) -> Result<(), StoreError> {
+        Ok(sqlx::query(
             "UPDATE nodes SET hostname = $1, address = $2, os = $3, arch = $4, cpus = $5, memory_bytes = $6, \
              engine_version = $7, agent_version = $8 WHERE id = $9",
         )
@@ -181,20 +188,22 @@ impl Store {
         .bind(id)
         .execute(&self.pool)
         .await
-        .map(drop)
+        .map(drop)?)
     }
 
-    pub async fn set_node_heartbeat(&self, id: &str, at: Millis) -> Result<(), sqlx::Error> {
-        sqlx::query("UPDATE nodes SET last_heartbeat_at = $1 WHERE id = $2")
-            .bind(at)
-            .bind(id)
-            .execute(&self.pool)
-            .await
-            .map(drop)
+    pub async fn set_node_heartbeat(&self, id: &str, at: Millis) -> Result<(), StoreError> {
+        Ok(
+            sqlx::query("UPDATE nodes SET last_heartbeat_at = $1 WHERE id = $2")
+                .bind(at)
+                .bind(id)
+                .execute(&self.pool)
+                .await
+                .map(drop)?,
+        )
     }
 
     /// Deletes the node and remembers its certificate as removed, together.
-    pub async fn remove_node(&self, record: &NodeRecord) -> Result<(), sqlx::Error> {
+    pub async fn remove_node(&self, record: &NodeRecord) -> Result<(), StoreError> {
         let mut tx = self.pool.begin().await?;
         sqlx::query(
             "INSERT INTO removed_nodes (cert_fingerprint, node_id, hostname, removed_at) VALUES ($1, $2, $3, $4)",
@@ -209,7 +218,7 @@ impl Store {
             .bind(&record.node.id)
             .execute(&mut *tx)
             .await?;
-        tx.commit().await
+        Ok(tx.commit().await?)
     }
 }
 

@@ -11,7 +11,7 @@ use shoal_proto::{
 };
 use sqlx::{AnyConnection, Row, any::AnyRow};
 
-use super::{ServiceRecord, Store, TaskRecord, as_bigint, decode_error};
+use super::{ServiceRecord, Store, StoreError, TaskRecord, as_bigint, decode_error};
 
 const COLUMNS: &str = "id, service_id, service_name, from_revision, to_revision, rollback_revision, state, reason, \
      trigger, actor, total, updated, failed, started_at, phase_started_at, updated_at, ended_at";
@@ -154,19 +154,19 @@ pub struct RolloutMove {
 }
 
 impl Store {
-    pub async fn rollout(&self, id: &str) -> Result<Option<Rollout>, sqlx::Error> {
+    pub async fn rollout(&self, id: &str) -> Result<Option<Rollout>, StoreError> {
         let sql = format!("SELECT {COLUMNS} FROM rollouts WHERE id = $1");
         self.find_one(&sql, id, from_row).await
     }
 
-    pub async fn active_rollout(&self, service_id: &str) -> Result<Option<Rollout>, sqlx::Error> {
+    pub async fn active_rollout(&self, service_id: &str) -> Result<Option<Rollout>, StoreError> {
         let active = &*ACTIVE;
         let sql = format!("SELECT {COLUMNS} FROM rollouts WHERE service_id = $1 AND {active}");
         self.find_one(&sql, service_id, from_row).await
     }
 
     /// The newest rollout of the service that has ended.
-    pub async fn last_ended_rollout(&self, service_id: &str) -> Result<Option<Rollout>, sqlx::Error> {
+    pub async fn last_ended_rollout(&self, service_id: &str) -> Result<Option<Rollout>, StoreError> {
         let sql = format!(
             "SELECT {COLUMNS} FROM rollouts WHERE service_id = $1 AND ended_at IS NOT NULL \
              ORDER BY ended_at DESC, started_at DESC LIMIT 1"
@@ -175,33 +175,42 @@ impl Store {
     }
 
     /// Every rollout running or paused, oldest first.
-    pub async fn active_rollouts(&self) -> Result<Vec<Rollout>, sqlx::Error> {
+    pub async fn active_rollouts(&self) -> Result<Vec<Rollout>, StoreError> {
         let active = &*ACTIVE;
         let sql = format!("SELECT {COLUMNS} FROM rollouts WHERE {active} ORDER BY started_at, id");
         let rows = sqlx::query(&sql).fetch_all(&self.pool).await?;
-        rows.iter().map(from_row).collect()
+        rows.iter()
+            .map(from_row)
+            .collect::<Result<_, sqlx::Error>>()
+            .map_err(StoreError::from)
     }
 
     /// The `limit` rollouts that started or changed last, newest first.
-    pub async fn recent_rollouts(&self, limit: u64) -> Result<Vec<Rollout>, sqlx::Error> {
+    pub async fn recent_rollouts(&self, limit: u64) -> Result<Vec<Rollout>, StoreError> {
         let sql = format!("SELECT {COLUMNS} FROM rollouts ORDER BY updated_at DESC, id LIMIT $1");
         let rows = sqlx::query(&sql)
             .bind(as_bigint(limit))
             .fetch_all(&self.pool)
             .await?;
-        rows.iter().map(from_row).collect()
+        rows.iter()
+            .map(from_row)
+            .collect::<Result<_, sqlx::Error>>()
+            .map_err(StoreError::from)
     }
 
     /// Newest first.
-    pub async fn rollouts_of_service(&self, service_id: &str) -> Result<Vec<Rollout>, sqlx::Error> {
+    pub async fn rollouts_of_service(&self, service_id: &str) -> Result<Vec<Rollout>, StoreError> {
         let sql =
             format!("SELECT {COLUMNS} FROM rollouts WHERE service_id = $1 ORDER BY started_at DESC, id");
         let rows = sqlx::query(&sql).bind(service_id).fetch_all(&self.pool).await?;
-        rows.iter().map(from_row).collect()
+        rows.iter()
+            .map(from_row)
+            .collect::<Result<_, sqlx::Error>>()
+            .map_err(StoreError::from)
     }
 
     /// Oldest first.
-    pub async fn rollout_events(&self, id: &str) -> Result<Vec<RolloutEvent>, sqlx::Error> {
+    pub async fn rollout_events(&self, id: &str) -> Result<Vec<RolloutEvent>, StoreError> {
         let rows =
             sqlx::query("SELECT at, message FROM rollout_events WHERE rollout_id = $1 ORDER BY at, id")
                 .bind(id)
@@ -217,9 +226,9 @@ impl Store {
             .collect()
     }
 
-    pub async fn add_rollout_event(&self, id: &str, at: Millis, message: &str) -> Result<(), sqlx::Error> {
+    pub async fn add_rollout_event(&self, id: &str, at: Millis, message: &str) -> Result<(), StoreError> {
         let mut conn = self.pool.acquire().await?;
-        record_event(&mut conn, id, at, message).await
+        Ok(record_event(&mut conn, id, at, message).await?)
     }
 
     /// Takes a step of a rollout if it is still where the caller saw it;
@@ -229,7 +238,7 @@ impl Store {
         id: &str,
         change: &RolloutMove,
         now: Millis,
-    ) -> Result<Option<RolloutState>, sqlx::Error> {
+    ) -> Result<Option<RolloutState>, StoreError> {
         let Ok(to) = change.from.after(change.step) else {
             return Ok(None);
         };
@@ -260,7 +269,7 @@ impl Store {
         id: &str,
         (total, updated, failed): (u64, u64, u64),
         now: Millis,
-    ) -> Result<bool, sqlx::Error> {
+    ) -> Result<bool, StoreError> {
         let done = sqlx::query(
             "UPDATE rollouts SET total = $1, updated = $2, failed = $3, updated_at = $4 \
              WHERE id = $5 AND (total <> $1 OR updated <> $2 OR failed <> $3)",
@@ -282,7 +291,7 @@ impl Store {
         task_id: &str,
         message: &str,
         now: Millis,
-    ) -> Result<bool, sqlx::Error> {
+    ) -> Result<bool, StoreError> {
         let mut tx = self.pool.begin().await?;
         let done = sqlx::query(
             "INSERT INTO rollout_failures (rollout_id, task_id) VALUES ($1, $2) ON CONFLICT DO NOTHING",
@@ -299,11 +308,13 @@ impl Store {
         Ok(true)
     }
 
-    pub async fn rollout_failures(&self, id: &str) -> Result<Vec<String>, sqlx::Error> {
-        sqlx::query_scalar("SELECT task_id FROM rollout_failures WHERE rollout_id = $1")
-            .bind(id)
-            .fetch_all(&self.pool)
-            .await
+    pub async fn rollout_failures(&self, id: &str) -> Result<Vec<String>, StoreError> {
+        Ok(
+            sqlx::query_scalar("SELECT task_id FROM rollout_failures WHERE rollout_id = $1")
+                .bind(id)
+                .fetch_all(&self.pool)
+                .await?,
+        )
     }
 }
 
@@ -318,7 +329,7 @@ impl Store {
         spec: &ServiceSpec,
         reason: &str,
         now: Millis,
-    ) -> Result<Option<u64>, sqlx::Error> {
+    ) -> Result<Option<u64>, StoreError> {
         let Ok(to) = rollout.state.after(RolloutStep::RollBack) else {
             return Ok(None);
         };
@@ -382,7 +393,7 @@ impl Store {
         service: &ServiceRecord,
         tasks: &[TaskRecord],
         rollout: Option<&Rollout>,
-    ) -> Result<HashMap<u64, ServiceSpec>, sqlx::Error> {
+    ) -> Result<HashMap<u64, ServiceSpec>, StoreError> {
         let mut wanted: BTreeSet<u64> = tasks.iter().map(|r| r.task.revision).collect();
         if let Some(rollout) = rollout {
             wanted.extend([
@@ -404,7 +415,7 @@ impl Store {
 
     /// After a resume: the failures so far no longer count, and the progress
     /// deadline starts again.
-    pub async fn forgive_rollout_failures(&self, id: &str, now: Millis) -> Result<(), sqlx::Error> {
+    pub async fn forgive_rollout_failures(&self, id: &str, now: Millis) -> Result<(), StoreError> {
         let mut tx = self.pool.begin().await?;
         sqlx::query("DELETE FROM rollout_failures WHERE rollout_id = $1")
             .bind(id)
@@ -415,6 +426,6 @@ impl Store {
             .bind(id)
             .execute(&mut *tx)
             .await?;
-        tx.commit().await
+        Ok(tx.commit().await?)
     }
 }

@@ -6,7 +6,7 @@ use shoal_proto::{
 };
 use sqlx::{Row, any::AnyRow};
 
-use super::{Store, as_bigint, decode_error, rollouts};
+use super::{Store, StoreError, as_bigint, decode_error, rollouts};
 
 /// A service with its current revision's spec.
 #[derive(Clone, Debug)]
@@ -26,16 +26,6 @@ pub struct RevisionRecord {
     pub spec: ServiceSpec,
     pub author: String,
     pub created_at: Millis,
-}
-
-/// Why a new revision was not stored.
-#[derive(Debug, thiserror::Error)]
-pub enum RevisionError {
-    /// Someone else changed the service since it was read.
-    #[error("the service changed meanwhile")]
-    Stale,
-    #[error(transparent)]
-    Store(#[from] sqlx::Error),
 }
 
 const SELECT: &str = "SELECT s.id, s.name, s.revision, s.created_at, s.updated_at, s.deleted_at, r.spec \
@@ -76,15 +66,15 @@ fn spec_json(spec: &ServiceSpec) -> String {
 }
 
 impl Store {
-    /// Stores a new service as revision 1. A live service of the same name
-    /// makes this fail with a unique violation.
+    /// Stores a new service as revision 1; a live service of the same name
+    /// is a conflict.
     pub async fn insert_service(
         &self,
         id: &str,
         spec: &ServiceSpec,
         author: &str,
         now: Millis,
-    ) -> Result<(), sqlx::Error> {
+    ) -> Result<(), StoreError> {
         let mut tx = self.pool.begin().await?;
         sqlx::query(
             "INSERT INTO services (id, name, revision, created_at, updated_at) VALUES ($1, $2, 1, $3, $3)",
@@ -93,7 +83,8 @@ impl Store {
         .bind(&spec.name)
         .bind(now)
         .execute(&mut *tx)
-        .await?;
+        .await
+        .map_err(StoreError::unique(|| format!("a service named {:?}", spec.name)))?;
         sqlx::query(
             "INSERT INTO service_revisions (service_id, number, spec, author, created_at) \
              VALUES ($1, 1, $2, $3, $4)",
@@ -104,7 +95,7 @@ impl Store {
         .bind(now)
         .execute(&mut *tx)
         .await?;
-        tx.commit().await
+        Ok(tx.commit().await?)
     }
 
     /// Adds revision `current + 1`, if the service is still at `current`,
@@ -117,7 +108,7 @@ impl Store {
         author: &str,
         now: Millis,
         rollout: Option<(&Rollout, &str)>,
-    ) -> Result<u64, RevisionError> {
+    ) -> Result<u64, StoreError> {
         let next = current + 1;
         let mut tx = self.pool.begin().await?;
         let moved = sqlx::query(
@@ -131,7 +122,7 @@ impl Store {
         .execute(&mut *tx)
         .await?;
         if moved.rows_affected() == 0 {
-            return Err(RevisionError::Stale);
+            return Err(StoreError::Stale);
         }
         sqlx::query(
             "INSERT INTO service_revisions (service_id, number, spec, author, created_at) \
@@ -154,7 +145,7 @@ impl Store {
     }
 
     /// A live service by id or, failing that, by name.
-    pub async fn find_service(&self, id_or_name: &str) -> Result<Option<ServiceRecord>, sqlx::Error> {
+    pub async fn find_service(&self, id_or_name: &str) -> Result<Option<ServiceRecord>, StoreError> {
         let sql = format!(
             "{SELECT} WHERE s.deleted_at IS NULL AND (s.id = $1 OR s.name = $1) ORDER BY s.id = $1 DESC"
         );
@@ -162,27 +153,30 @@ impl Store {
     }
 
     /// Any service by id, deleted ones included: the orchestrator's view.
-    pub async fn service_by_id(&self, id: &str) -> Result<Option<ServiceRecord>, sqlx::Error> {
+    pub async fn service_by_id(&self, id: &str) -> Result<Option<ServiceRecord>, StoreError> {
         let sql = format!("{SELECT} WHERE s.id = $1");
         self.find_one(&sql, id, from_row).await
     }
 
-    pub async fn list_services(&self) -> Result<Vec<ServiceRecord>, sqlx::Error> {
+    pub async fn list_services(&self) -> Result<Vec<ServiceRecord>, StoreError> {
         let sql = format!("{SELECT} WHERE s.deleted_at IS NULL ORDER BY s.name");
         let rows = sqlx::query(&sql).fetch_all(&self.pool).await?;
-        rows.iter().map(from_row).collect()
+        rows.iter()
+            .map(from_row)
+            .collect::<Result<_, sqlx::Error>>()
+            .map_err(StoreError::from)
     }
 
     /// Every service the orchestrator looks after, deleted ones still
     /// stopping their tasks included.
-    pub async fn service_ids(&self) -> Result<Vec<String>, sqlx::Error> {
-        sqlx::query_scalar("SELECT id FROM services")
+    pub async fn service_ids(&self) -> Result<Vec<String>, StoreError> {
+        Ok(sqlx::query_scalar("SELECT id FROM services")
             .fetch_all(&self.pool)
-            .await
+            .await?)
     }
 
     /// Newest first.
-    pub async fn revisions(&self, id: &str) -> Result<Vec<RevisionRecord>, sqlx::Error> {
+    pub async fn revisions(&self, id: &str) -> Result<Vec<RevisionRecord>, StoreError> {
         let rows = sqlx::query(
             "SELECT number, spec, author, created_at FROM service_revisions \
              WHERE service_id = $1 ORDER BY number DESC",
@@ -190,11 +184,14 @@ impl Store {
         .bind(id)
         .fetch_all(&self.pool)
         .await?;
-        rows.iter().map(revision_from_row).collect()
+        rows.iter()
+            .map(revision_from_row)
+            .collect::<Result<_, sqlx::Error>>()
+            .map_err(StoreError::from)
     }
 
-    pub async fn revision(&self, id: &str, number: u64) -> Result<Option<RevisionRecord>, sqlx::Error> {
-        sqlx::query(
+    pub async fn revision(&self, id: &str, number: u64) -> Result<Option<RevisionRecord>, StoreError> {
+        Ok(sqlx::query(
             "SELECT number, spec, author, created_at FROM service_revisions \
              WHERE service_id = $1 AND number = $2",
         )
@@ -204,11 +201,11 @@ impl Store {
         .await?
         .as_ref()
         .map(revision_from_row)
-        .transpose()
+        .transpose()?)
     }
 
     /// Marks a live service deleted; false if it was not live.
-    pub async fn mark_service_deleted(&self, id: &str, now: Millis) -> Result<bool, sqlx::Error> {
+    pub async fn mark_service_deleted(&self, id: &str, now: Millis) -> Result<bool, StoreError> {
         let done = sqlx::query("UPDATE services SET deleted_at = $1 WHERE id = $2 AND deleted_at IS NULL")
             .bind(now)
             .bind(id)
@@ -218,7 +215,7 @@ impl Store {
     }
 
     /// Forgets a deleted service whose tasks have all stopped.
-    pub async fn purge_service(&self, id: &str) -> Result<(), sqlx::Error> {
+    pub async fn purge_service(&self, id: &str) -> Result<(), StoreError> {
         let mut tx = self.pool.begin().await?;
         for sql in [
             "DELETE FROM rollout_events WHERE rollout_id IN (SELECT id FROM rollouts WHERE service_id = $1)",
@@ -238,6 +235,6 @@ impl Store {
         ] {
             sqlx::query(sql).bind(id).execute(&mut *tx).await?;
         }
-        tx.commit().await
+        Ok(tx.commit().await?)
     }
 }

@@ -9,7 +9,7 @@ use shoal_proto::{
 };
 use sqlx::{AnyConnection, Row, any::AnyRow};
 
-use super::{Store, as_bigint, decode_error};
+use super::{Store, StoreError, as_bigint, decode_error};
 
 /// A task as stored: what users see plus what the scheduler needs.
 #[derive(Clone, Debug, PartialEq)]
@@ -265,7 +265,7 @@ impl Store {
         &self,
         writes: &[TaskWrite],
         now: Millis,
-    ) -> Result<Vec<String>, sqlx::Error> {
+    ) -> Result<Vec<String>, StoreError> {
         let mut tx = self.pool.begin().await?;
         let mut changed = Vec::new();
         for change in writes {
@@ -292,7 +292,7 @@ impl Store {
         node_id: &str,
         report: &TaskReport,
         now: Millis,
-    ) -> Result<Option<TaskRecord>, sqlx::Error> {
+    ) -> Result<Option<TaskRecord>, StoreError> {
         // Two tries: a concurrent orchestrator write may move the task between
         // reading it and writing the report.
         for _ in 0..2 {
@@ -386,35 +386,44 @@ impl Store {
         Ok(None)
     }
 
-    pub async fn task(&self, id: &str) -> Result<Option<TaskRecord>, sqlx::Error> {
+    pub async fn task(&self, id: &str) -> Result<Option<TaskRecord>, StoreError> {
         let sql = format!("SELECT {COLUMNS} FROM tasks WHERE id = $1");
         self.find_one(&sql, id, from_row).await
     }
 
     /// All of a service's tasks, history included, oldest first.
-    pub async fn tasks_of_service(&self, service_id: &str) -> Result<Vec<TaskRecord>, sqlx::Error> {
+    pub async fn tasks_of_service(&self, service_id: &str) -> Result<Vec<TaskRecord>, StoreError> {
         let sql = format!("SELECT {COLUMNS} FROM tasks WHERE service_id = $1 ORDER BY created_at, id");
         let rows = sqlx::query(&sql).bind(service_id).fetch_all(&self.pool).await?;
-        rows.iter().map(from_row).collect()
+        rows.iter()
+            .map(from_row)
+            .collect::<Result<_, sqlx::Error>>()
+            .map_err(StoreError::from)
     }
 
     /// Tasks that hold a place on a node: placed and not ended.
-    pub async fn placed_tasks(&self) -> Result<Vec<TaskRecord>, sqlx::Error> {
+    pub async fn placed_tasks(&self) -> Result<Vec<TaskRecord>, StoreError> {
         let sql = format!("SELECT {COLUMNS} FROM tasks WHERE node_id IS NOT NULL AND {LIVE}");
         let rows = sqlx::query(&sql).fetch_all(&self.pool).await?;
-        rows.iter().map(from_row).collect()
+        rows.iter()
+            .map(from_row)
+            .collect::<Result<_, sqlx::Error>>()
+            .map_err(StoreError::from)
     }
 
     /// What a node should run or stop: its tasks that have not ended.
-    pub async fn node_assignments(&self, node_id: &str) -> Result<Vec<TaskRecord>, sqlx::Error> {
+    pub async fn node_assignments(&self, node_id: &str) -> Result<Vec<TaskRecord>, StoreError> {
         let sql =
             format!("SELECT {COLUMNS} FROM tasks WHERE node_id = $1 AND {LIVE} ORDER BY created_at, id");
         let rows = sqlx::query(&sql).bind(node_id).fetch_all(&self.pool).await?;
-        rows.iter().map(from_row).collect()
+        rows.iter()
+            .map(from_row)
+            .collect::<Result<_, sqlx::Error>>()
+            .map_err(StoreError::from)
     }
 
     /// Newest first.
-    pub async fn list_tasks(&self, query: &TaskQuery<'_>) -> Result<Vec<TaskRecord>, sqlx::Error> {
+    pub async fn list_tasks(&self, query: &TaskQuery<'_>) -> Result<Vec<TaskRecord>, StoreError> {
         let sql = format!(
             "SELECT {COLUMNS} FROM tasks WHERE ($1 IS NULL OR service_id = $1) AND ($2 IS NULL OR node_id = $2) \
              AND ($3 IS NULL OR state = $3) ORDER BY service_name, slot, created_at DESC, id"
@@ -425,11 +434,14 @@ impl Store {
             .bind(query.state.map(TaskState::as_str))
             .fetch_all(&self.pool)
             .await?;
-        rows.iter().map(from_row).collect()
+        rows.iter()
+            .map(from_row)
+            .collect::<Result<_, sqlx::Error>>()
+            .map_err(StoreError::from)
     }
 
     /// Oldest first.
-    pub async fn task_events(&self, id: &str) -> Result<Vec<TaskEvent>, sqlx::Error> {
+    pub async fn task_events(&self, id: &str) -> Result<Vec<TaskEvent>, StoreError> {
         let rows =
             sqlx::query("SELECT state, message, at FROM task_events WHERE task_id = $1 ORDER BY at, id")
                 .bind(id)

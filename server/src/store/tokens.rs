@@ -1,7 +1,7 @@
 use shoal_proto::auth::{ApiToken, Millis, Role};
 use sqlx::{Row, any::AnyRow};
 
-use super::{Store, now_millis};
+use super::{Store, StoreError, now_millis};
 
 #[derive(Clone, Debug)]
 pub struct TokenRecord {
@@ -40,7 +40,7 @@ pub struct NewTokenRow<'a> {
 }
 
 impl Store {
-    pub async fn insert_token(&self, new: NewTokenRow<'_>) -> Result<TokenRecord, sqlx::Error> {
+    pub async fn insert_token(&self, new: NewTokenRow<'_>) -> Result<TokenRecord, StoreError> {
         sqlx::query(
             "INSERT INTO api_tokens (id, user_id, name, role, secret_hash, created_at, expires_at) \
              VALUES ($1, $2, $3, $4, $5, $6, $7)",
@@ -54,37 +54,44 @@ impl Store {
         .bind(new.expires_at)
         .execute(&self.pool)
         .await?;
-        self.token_by_id(new.id).await?.ok_or(sqlx::Error::RowNotFound)
+        self.token_by_id(new.id)
+            .await?
+            .ok_or(StoreError::Db(sqlx::Error::RowNotFound))
     }
 
-    pub async fn token_by_id(&self, id: &str) -> Result<Option<TokenRecord>, sqlx::Error> {
+    pub async fn token_by_id(&self, id: &str) -> Result<Option<TokenRecord>, StoreError> {
         let sql = format!("SELECT {COLUMNS} FROM api_tokens WHERE id = $1");
         self.find_one(&sql, id, from_row).await
     }
 
-    pub async fn tokens_of_user(&self, user_id: &str) -> Result<Vec<ApiToken>, sqlx::Error> {
+    pub async fn tokens_of_user(&self, user_id: &str) -> Result<Vec<ApiToken>, StoreError> {
         let sql = format!("SELECT {COLUMNS} FROM api_tokens WHERE user_id = $1 ORDER BY created_at DESC");
         let rows = sqlx::query(&sql).bind(user_id).fetch_all(&self.pool).await?;
         rows.iter()
             .map(|row| from_row(row).map(|record| record.token))
-            .collect()
+            .collect::<Result<_, sqlx::Error>>()
+            .map_err(StoreError::from)
     }
 
-    pub async fn touch_token(&self, id: &str, at: Millis) -> Result<(), sqlx::Error> {
-        sqlx::query("UPDATE api_tokens SET last_used_at = $1 WHERE id = $2")
-            .bind(at)
-            .bind(id)
-            .execute(&self.pool)
-            .await
-            .map(drop)
+    pub async fn touch_token(&self, id: &str, at: Millis) -> Result<(), StoreError> {
+        Ok(
+            sqlx::query("UPDATE api_tokens SET last_used_at = $1 WHERE id = $2")
+                .bind(at)
+                .bind(id)
+                .execute(&self.pool)
+                .await
+                .map(drop)?,
+        )
     }
 
-    pub async fn revoke_token(&self, id: &str) -> Result<(), sqlx::Error> {
-        sqlx::query("UPDATE api_tokens SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
-            .bind(now_millis())
-            .bind(id)
-            .execute(&self.pool)
-            .await
-            .map(drop)
+    pub async fn revoke_token(&self, id: &str) -> Result<(), StoreError> {
+        Ok(
+            sqlx::query("UPDATE api_tokens SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
+                .bind(now_millis())
+                .bind(id)
+                .execute(&self.pool)
+                .await
+                .map(drop)?,
+        )
     }
 }

@@ -1,7 +1,7 @@
 use shoal_proto::auth::{Millis, Role, User};
 use sqlx::{Row, any::AnyRow};
 
-use super::{Store, now_millis};
+use super::{Store, StoreError, now_millis};
 
 /// A user row with the fields only the server sees.
 #[derive(Clone, Debug)]
@@ -31,10 +31,10 @@ fn from_row(row: &AnyRow) -> Result<UserRecord, sqlx::Error> {
 }
 
 impl Store {
-    pub async fn user_count(&self) -> Result<i64, sqlx::Error> {
-        sqlx::query_scalar("SELECT COUNT(*) FROM users")
+    pub async fn user_count(&self) -> Result<i64, StoreError> {
+        Ok(sqlx::query_scalar("SELECT COUNT(*) FROM users")
             .fetch_one(&self.pool)
-            .await
+            .await?)
     }
 
     pub async fn insert_user(
@@ -43,7 +43,7 @@ impl Store {
         username: &str,
         password_hash: &str,
         role: Role,
-    ) -> Result<UserRecord, sqlx::Error> {
+    ) -> Result<UserRecord, StoreError> {
         sqlx::query(
             "INSERT INTO users (id, username, password_hash, role, created_at) VALUES ($1, $2, $3, $4, $5)",
         )
@@ -53,78 +53,86 @@ impl Store {
         .bind(role.as_str())
         .bind(now_millis())
         .execute(&self.pool)
-        .await?;
-        self.user_by_id(id).await?.ok_or(sqlx::Error::RowNotFound)
+        .await
+        .map_err(StoreError::unique(|| format!("a user named {username}")))?;
+        self.user_by_id(id)
+            .await?
+            .ok_or(StoreError::Db(sqlx::Error::RowNotFound))
     }
 
-    pub async fn user_by_id(&self, id: &str) -> Result<Option<UserRecord>, sqlx::Error> {
+    pub async fn user_by_id(&self, id: &str) -> Result<Option<UserRecord>, StoreError> {
         let sql = format!("SELECT {COLUMNS} FROM users WHERE id = $1");
         self.find_one(&sql, id, from_row).await
     }
 
-    pub async fn user_by_name(&self, username: &str) -> Result<Option<UserRecord>, sqlx::Error> {
+    pub async fn user_by_name(&self, username: &str) -> Result<Option<UserRecord>, StoreError> {
         let sql = format!("SELECT {COLUMNS} FROM users WHERE username = $1");
         self.find_one(&sql, username, from_row).await
     }
 
-    pub async fn list_users(&self) -> Result<Vec<User>, sqlx::Error> {
+    pub async fn list_users(&self) -> Result<Vec<User>, StoreError> {
         let sql = format!("SELECT {COLUMNS} FROM users ORDER BY username");
         let rows = sqlx::query(&sql).fetch_all(&self.pool).await?;
         rows.iter()
             .map(|row| from_row(row).map(|record| record.user))
-            .collect()
+            .collect::<Result<_, sqlx::Error>>()
+            .map_err(StoreError::from)
     }
 
     /// Active admins other than `except`: the last admin must stay.
-    pub async fn other_active_admins(&self, except: &str) -> Result<i64, sqlx::Error> {
-        sqlx::query_scalar(
+    pub async fn other_active_admins(&self, except: &str) -> Result<i64, StoreError> {
+        Ok(sqlx::query_scalar(
             "SELECT COUNT(*) FROM users WHERE role = 'admin' AND disabled_at IS NULL AND id <> $1",
         )
         .bind(except)
         .fetch_one(&self.pool)
-        .await
+        .await?)
     }
 
-    pub async fn set_user_role(&self, id: &str, role: Role) -> Result<(), sqlx::Error> {
-        sqlx::query("UPDATE users SET role = $1 WHERE id = $2")
+    pub async fn set_user_role(&self, id: &str, role: Role) -> Result<(), StoreError> {
+        Ok(sqlx::query("UPDATE users SET role = $1 WHERE id = $2")
             .bind(role.as_str())
             .bind(id)
             .execute(&self.pool)
             .await
-            .map(drop)
+            .map(drop)?)
     }
 
     /// Disabling also ends the user's sessions, through the epoch.
-    pub async fn set_user_disabled(&self, id: &str, disabled: bool) -> Result<(), sqlx::Error> {
+    pub async fn set_user_disabled(&self, id: &str, disabled: bool) -> Result<(), StoreError> {
         let disabled_at = disabled.then(now_millis);
-        sqlx::query("UPDATE users SET disabled_at = $1, session_epoch = session_epoch + 1 WHERE id = $2")
-            .bind(disabled_at)
-            .bind(id)
-            .execute(&self.pool)
-            .await
-            .map(drop)
+        Ok(
+            sqlx::query("UPDATE users SET disabled_at = $1, session_epoch = session_epoch + 1 WHERE id = $2")
+                .bind(disabled_at)
+                .bind(id)
+                .execute(&self.pool)
+                .await
+                .map(drop)?,
+        )
     }
 
     /// A new password ends every session of the user.
-    pub async fn set_user_password(&self, id: &str, password_hash: &str) -> Result<(), sqlx::Error> {
-        sqlx::query("UPDATE users SET password_hash = $1, session_epoch = session_epoch + 1 WHERE id = $2")
-            .bind(password_hash)
-            .bind(id)
-            .execute(&self.pool)
-            .await
-            .map(drop)
+    pub async fn set_user_password(&self, id: &str, password_hash: &str) -> Result<(), StoreError> {
+        Ok(sqlx::query(
+            "UPDATE users SET password_hash = $1, session_epoch = session_epoch + 1 WHERE id = $2",
+        )
+        .bind(password_hash)
+        .bind(id)
+        .execute(&self.pool)
+        .await
+        .map(drop)?)
     }
 
-    pub async fn touch_user_login(&self, id: &str, at: Millis) -> Result<(), sqlx::Error> {
-        sqlx::query("UPDATE users SET last_login_at = $1 WHERE id = $2")
+    pub async fn touch_user_login(&self, id: &str, at: Millis) -> Result<(), StoreError> {
+        Ok(sqlx::query("UPDATE users SET last_login_at = $1 WHERE id = $2")
             .bind(at)
             .bind(id)
             .execute(&self.pool)
             .await
-            .map(drop)
+            .map(drop)?)
     }
 
-    pub async fn delete_user(&self, id: &str) -> Result<bool, sqlx::Error> {
+    pub async fn delete_user(&self, id: &str) -> Result<bool, StoreError> {
         let mut tx = self.pool.begin().await?;
         sqlx::query("DELETE FROM api_tokens WHERE user_id = $1")
             .bind(id)

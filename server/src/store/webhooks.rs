@@ -4,7 +4,7 @@ use shoal_proto::{
 };
 use sqlx::{Row, any::AnyRow};
 
-use super::{Store, decode_error};
+use super::{Store, StoreError, decode_error};
 
 /// Deliveries kept per webhook; older ones are dropped as new ones arrive.
 const DELIVERIES_KEPT: i64 = 200;
@@ -75,7 +75,7 @@ pub struct NewWebhookRow<'a> {
 }
 
 impl Store {
-    pub async fn insert_webhook(&self, new: NewWebhookRow<'_>) -> Result<WebhookRecord, sqlx::Error> {
+    pub async fn insert_webhook(&self, new: NewWebhookRow<'_>) -> Result<WebhookRecord, StoreError> {
         sqlx::query(
             "INSERT INTO webhooks (id, service_id, name, secret_hash, signing_secret, allow_pattern, \
              enabled, created_at, created_by) VALUES ($1, $2, $3, $4, $5, $6, 1, $7, $8)",
@@ -89,19 +89,27 @@ impl Store {
         .bind(new.created_at)
         .bind(new.created_by)
         .execute(&self.pool)
-        .await?;
-        self.webhook(new.id).await?.ok_or(sqlx::Error::RowNotFound)
+        .await
+        .map_err(StoreError::unique(|| {
+            format!("a webhook named {:?} on this service", new.name)
+        }))?;
+        self.webhook(new.id)
+            .await?
+            .ok_or(StoreError::Db(sqlx::Error::RowNotFound))
     }
 
-    pub async fn webhook(&self, id: &str) -> Result<Option<WebhookRecord>, sqlx::Error> {
+    pub async fn webhook(&self, id: &str) -> Result<Option<WebhookRecord>, StoreError> {
         let sql = format!("SELECT {COLUMNS} FROM webhooks WHERE id = $1");
         self.find_one(&sql, id, from_row).await
     }
 
-    pub async fn webhooks_of_service(&self, service_id: &str) -> Result<Vec<Webhook>, sqlx::Error> {
+    pub async fn webhooks_of_service(&self, service_id: &str) -> Result<Vec<Webhook>, StoreError> {
         let sql = format!("SELECT {COLUMNS} FROM webhooks WHERE service_id = $1 ORDER BY created_at, id");
         let rows = sqlx::query(&sql).bind(service_id).fetch_all(&self.pool).await?;
-        rows.iter().map(|row| from_row(row).map(|r| r.webhook)).collect()
+        rows.iter()
+            .map(|row| from_row(row).map(|r| r.webhook))
+            .collect::<Result<_, sqlx::Error>>()
+            .map_err(StoreError::from)
     }
 
     pub async fn update_webhook(
@@ -110,7 +118,7 @@ impl Store {
         name: &str,
         allow: &str,
         enabled: bool,
-    ) -> Result<(), sqlx::Error> {
+    ) -> Result<(), StoreError> {
         sqlx::query("UPDATE webhooks SET name = $1, allow_pattern = $2, enabled = $3 WHERE id = $4")
             .bind(name)
             .bind(allow)
@@ -118,7 +126,10 @@ impl Store {
             .bind(id)
             .execute(&self.pool)
             .await
-            .map(drop)
+            .map_err(StoreError::unique(|| {
+                format!("a webhook named {name:?} on this service")
+            }))?;
+        Ok(())
     }
 
     pub async fn set_webhook_secrets(
@@ -126,17 +137,19 @@ impl Store {
         id: &str,
         secret_hash: &str,
         signing_secret: Option<&str>,
-    ) -> Result<(), sqlx::Error> {
-        sqlx::query("UPDATE webhooks SET secret_hash = $1, signing_secret = $2 WHERE id = $3")
-            .bind(secret_hash)
-            .bind(signing_secret)
-            .bind(id)
-            .execute(&self.pool)
-            .await
-            .map(drop)
+    ) -> Result<(), StoreError> {
+        Ok(
+            sqlx::query("UPDATE webhooks SET secret_hash = $1, signing_secret = $2 WHERE id = $3")
+                .bind(secret_hash)
+                .bind(signing_secret)
+                .bind(id)
+                .execute(&self.pool)
+                .await
+                .map(drop)?,
+        )
     }
 
-    pub async fn delete_webhook(&self, id: &str) -> Result<bool, sqlx::Error> {
+    pub async fn delete_webhook(&self, id: &str) -> Result<bool, StoreError> {
         let mut tx = self.pool.begin().await?;
         sqlx::query("DELETE FROM webhook_deliveries WHERE webhook_id = $1")
             .bind(id)
@@ -152,7 +165,7 @@ impl Store {
     }
 
     /// Records a delivery and drops the webhook's oldest beyond the kept number.
-    pub async fn insert_delivery(&self, delivery: &Delivery) -> Result<(), sqlx::Error> {
+    pub async fn insert_delivery(&self, delivery: &Delivery) -> Result<(), StoreError> {
         let mut tx = self.pool.begin().await?;
         sqlx::query(
             "INSERT INTO webhook_deliveries (id, webhook_id, received_at, source, delivery_id, format, \
@@ -186,11 +199,11 @@ impl Store {
         .bind(DELIVERIES_KEPT)
         .execute(&mut *tx)
         .await?;
-        tx.commit().await
+        Ok(tx.commit().await?)
     }
 
     /// Newest first.
-    pub async fn deliveries(&self, webhook_id: &str, limit: i64) -> Result<Vec<Delivery>, sqlx::Error> {
+    pub async fn deliveries(&self, webhook_id: &str, limit: i64) -> Result<Vec<Delivery>, StoreError> {
         let sql = format!(
             "SELECT {DELIVERY_COLUMNS} FROM webhook_deliveries WHERE webhook_id = $1 \
              ORDER BY received_at DESC, id DESC LIMIT $2"
@@ -200,7 +213,10 @@ impl Store {
             .bind(limit)
             .fetch_all(&self.pool)
             .await?;
-        rows.iter().map(delivery_from_row).collect()
+        rows.iter()
+            .map(delivery_from_row)
+            .collect::<Result<_, sqlx::Error>>()
+            .map_err(StoreError::from)
     }
 
     /// The earlier delivery with this sender-given id that deployed or
@@ -209,19 +225,19 @@ impl Store {
         &self,
         webhook_id: &str,
         delivery_id: &str,
-    ) -> Result<Option<Delivery>, sqlx::Error> {
+    ) -> Result<Option<Delivery>, StoreError> {
         let sql = format!(
             "SELECT {DELIVERY_COLUMNS} FROM webhook_deliveries \
              WHERE webhook_id = $1 AND delivery_id = $2 AND outcome IN ('deployed', 'unchanged') \
              ORDER BY received_at LIMIT 1"
         );
-        sqlx::query(&sql)
+        Ok(sqlx::query(&sql)
             .bind(webhook_id)
             .bind(delivery_id)
             .fetch_optional(&self.pool)
             .await?
             .as_ref()
             .map(delivery_from_row)
-            .transpose()
+            .transpose()?)
     }
 }
