@@ -25,7 +25,9 @@ pub enum Event {
     /// The node as it was when removed.
     #[serde(rename = "node.removed")]
     NodeRemoved { node: Node },
-    /// Created, changed (a new revision, a scale) or its task counts moved.
+    /// Created, changed (a new revision, a scale), or the orchestrator
+    /// created or stopped its tasks. A node's report on a task comes as
+    /// `TaskUpdated` alone.
     #[serde(rename = "service.updated")]
     ServiceUpdated { service: Box<Service> },
     #[serde(rename = "service.removed")]

@@ -5,7 +5,7 @@
 
 use std::collections::BTreeSet;
 
-use shoal_proto::{event::Event, node::Node, service::Task};
+use shoal_proto::{dashboard::ClusterEvent, event::Event, node::Node, service::Task};
 
 use crate::{ctx::Ctx, error::AppError, views};
 
@@ -35,6 +35,8 @@ pub struct Changes {
     /// Nodes whose set of assignments changed.
     nudge: BTreeSet<String>,
     nodes: Vec<(String, NodeChange)>,
+    /// New lines of the cluster's history.
+    history: Vec<ClusterEvent>,
     /// Every service should be looked at again.
     all: bool,
 }
@@ -131,6 +133,12 @@ impl Changes {
         self.node(&id, NodeChange::Removed(Box::new(node)))
     }
 
+    /// A line added to the cluster's history: published.
+    pub fn history(mut self, event: ClusterEvent) -> Self {
+        self.history.push(event);
+        self
+    }
+
     fn node(mut self, node_id: &str, change: NodeChange) -> Self {
         self.nodes.push((node_id.to_owned(), change));
         self
@@ -192,6 +200,9 @@ impl Changes {
                 (node, NodeChange::Status) => Event::NodeStatus { node },
                 (node, _) => Event::NodeUpdated { node },
             });
+        }
+        for event in self.history {
+            ctx.events.publish(Event::ClusterEvent { event });
         }
     }
 }

@@ -1,6 +1,6 @@
 use std::{io, net::SocketAddr, path::PathBuf};
 
-use crate::store::StoreError;
+use crate::store::{OpenError, StoreError};
 
 /// Why the server could not start. Each message names the setting to change.
 #[derive(Debug, thiserror::Error)]
@@ -10,17 +10,8 @@ pub enum StartupError {
     )]
     DataDir { path: PathBuf, source: io::Error },
 
-    #[error(
-        "unsupported database URL {url}: only sqlite:// URLs are supported (set --database-url or SHOAL_DATABASE_URL)"
-    )]
-    UnsupportedDatabase { url: String },
-
-    #[error("cannot open the database at {url}: {source}")]
-    Database { url: String, source: sqlx::Error },
-
-    #[error("cannot apply the database migrations: {0}")]
-    Migrate(#[from] sqlx::migrate::MigrateError),
-
+    #[error(transparent)]
+    Open(#[from] OpenError),
     #[error("cannot read or write the database: {}", chain(.0))]
     Query(#[from] StoreError),
 

@@ -21,6 +21,7 @@ use shoal_proto::{
 use tokio::{sync::broadcast::error::RecvError, task::JoinHandle};
 
 use crate::{
+    changes::Changes,
     ctx::Ctx,
     store::{NewClusterEvent, now_millis},
 };
@@ -129,7 +130,7 @@ impl Recorder {
                     self.seen.insert(key);
                 }
                 if let Some(event) = stored {
-                    self.ctx.events.publish(Event::ClusterEvent { event });
+                    Changes::new().history(event).tell(&self.ctx).await;
                 }
             }
             Err(error) => tracing::error!(%error, kind = line.kind.as_str(), "cannot record a cluster event"),

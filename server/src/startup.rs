@@ -24,7 +24,7 @@ use crate::{
     },
     presence::Presence,
     site,
-    store::Store,
+    store::{OpenError, Store},
 };
 
 pub struct Application {
@@ -41,7 +41,7 @@ impl Application {
         let (mut ctx, wakeups) = open_parts(&config).await?;
         let sessions = session::layer(&config.database_url, config.sessions)
             .await
-            .map_err(|source| StartupError::Database {
+            .map_err(|source| OpenError::Database {
                 url: config.database_url.clone(),
                 source,
             })?;

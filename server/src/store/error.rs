@@ -1,7 +1,7 @@
 //! Why the store could not do what was asked, in terms its callers can act
 //! on: a name already taken, a row that changed since it was read, a row
 //! that is not there, or the database itself failing (with its error kept
-//! for the log).
+//! for the log); and why the database could not be opened.
 
 /// What the store's functions return when they fail.
 #[derive(Debug, thiserror::Error)]
@@ -28,4 +28,20 @@ impl StoreError {
             _ => Self::Db(error),
         }
     }
+}
+
+/// Why the database could not be opened. Each message names the setting
+/// to change.
+#[derive(Debug, thiserror::Error)]
+pub enum OpenError {
+    #[error(
+        "unsupported database URL {url}: only sqlite:// URLs are supported (set --database-url or SHOAL_DATABASE_URL)"
+    )]
+    UnsupportedDatabase { url: String },
+
+    #[error("cannot open the database at {url}: {source}")]
+    Database { url: String, source: sqlx::Error },
+
+    #[error("cannot apply the database migrations: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
 }

@@ -19,7 +19,7 @@ use std::{path::Path, str::FromStr};
 
 pub use audit::NewAuditEntry;
 pub use cluster_events::{CLUSTER_EVENTS_KEPT, NewClusterEvent};
-pub use error::StoreError;
+pub use error::{OpenError, StoreError};
 pub use join_tokens::JoinTokenRow;
 pub use nodes::{NewNodeRow, NodeRecord, RemovedNode};
 pub use rollouts::RolloutMove;
@@ -35,8 +35,6 @@ use sqlx::{
     sqlite::SqliteConnectOptions,
 };
 
-use crate::error::StartupError;
-
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/sqlite");
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -45,11 +43,11 @@ pub enum DatabaseKind {
 }
 
 impl DatabaseKind {
-    fn from_url(url: &str) -> Result<Self, StartupError> {
+    fn from_url(url: &str) -> Result<Self, OpenError> {
         if url.starts_with("sqlite:") {
             Ok(Self::Sqlite)
         } else {
-            Err(StartupError::UnsupportedDatabase { url: url.to_owned() })
+            Err(OpenError::UnsupportedDatabase { url: url.to_owned() })
         }
     }
 
@@ -85,10 +83,10 @@ pub struct Store {
 
 impl Store {
     /// Opens (creating if needed) the database and brings its schema up to date.
-    pub async fn open(url: &str) -> Result<Self, StartupError> {
+    pub async fn open(url: &str) -> Result<Self, OpenError> {
         install_default_drivers();
         let kind = DatabaseKind::from_url(url)?;
-        let open_error = |source| StartupError::Database {
+        let open_error = |source| OpenError::Database {
             url: url.to_owned(),
             source,
         };
