@@ -229,6 +229,16 @@ impl ImageRef {
     pub fn with_tag(&self, tag: &str) -> String {
         format!("{}:{tag}", self.repository)
     }
+
+    /// The registry that serves the image: the first part of the name when
+    /// it looks like a host (`registry.example.com`, `localhost:5000`),
+    /// Docker Hub otherwise.
+    pub fn registry(&self) -> &str {
+        match self.repository.split_once('/') {
+            Some((first, _)) if first.contains(['.', ':']) || first == "localhost" => first,
+            _ => "docker.io",
+        }
+    }
 }
 
 /// Docker Hub's long forms (`docker.io/library/x`) name the same repository as `x`.
@@ -244,6 +254,20 @@ pub fn normalize_repository(repository: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_registry_is_the_first_part_only_when_it_names_a_host() {
+        let registry = |image: &str| ImageRef::parse(image).registry().to_owned();
+        assert_eq!(registry("nginx:1.27"), "docker.io");
+        assert_eq!(registry("team/api:v1"), "docker.io");
+        assert_eq!(registry("docker.io/team/api"), "docker.io");
+        assert_eq!(
+            registry("registry.example.com/team/api:v1"),
+            "registry.example.com"
+        );
+        assert_eq!(registry("localhost:5000/api"), "localhost:5000");
+        assert_eq!(registry("localhost/api"), "localhost");
+    }
 
     #[test]
     fn references_split_at_the_tag_not_at_a_registry_port() {

@@ -364,6 +364,47 @@ async fn a_token_is_shown_once_stored_hashed_and_bounded_by_its_role() {
 }
 
 #[tokio::test]
+async fn a_token_cannot_make_a_token_that_outlives_it() {
+    let server = TestServer::start().await;
+    server.user("olivia", Role::Operator).await;
+    let client = server.login("olivia").await;
+    let created: Value = client
+        .post(server.url("/api/v1/tokens"))
+        .json(&json!({ "name": "ci", "role": "operator", "expires_in_days": 2 }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let secret = created["secret"].as_str().unwrap().to_owned();
+    let mint = |body: Value| {
+        Client::new()
+            .post(server.url("/api/v1/tokens"))
+            .bearer_auth(&secret)
+            .json(&body)
+            .send()
+    };
+
+    for longer in [
+        json!({ "name": "forever", "role": "viewer" }),
+        json!({ "name": "week", "role": "viewer", "expires_in_days": 7 }),
+    ] {
+        let (status, code, message) = error_of(mint(longer.clone()).await.unwrap()).await;
+        assert_eq!(
+            (status, code.as_str()),
+            (StatusCode::BAD_REQUEST, "invalid"),
+            "{longer}: {message}"
+        );
+        assert!(message.contains("outlives"), "{message}");
+    }
+    let shorter = mint(json!({ "name": "day", "role": "viewer", "expires_in_days": 1 }))
+        .await
+        .unwrap();
+    assert_eq!(shorter.status(), StatusCode::CREATED);
+}
+
+#[tokio::test]
 async fn the_last_admin_cannot_be_demoted_disabled_or_deleted() {
     let server = TestServer::start().await;
     let root = server.user("root", Role::Admin).await;

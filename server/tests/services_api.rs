@@ -371,6 +371,24 @@ async fn ports_scaling_and_passwords_are_checked_against_the_cluster() {
         .unwrap();
     assert_eq!(stored.spec.registry_auth.unwrap().password, "hunter2hunter2");
 
+    // The mask does not carry the password to another registry or user.
+    for (image, username) in [("evil.example.com/x", "ci"), ("y", "someone-else")] {
+        let mut moved = serde_json::to_value(&updated.spec).unwrap();
+        moved["image"] = json!(image);
+        moved["registry_auth"]["username"] = json!(username);
+        let (status, error) = refusal(call(&op, &server, Method::PUT, &path, Some(moved)).await).await;
+        assert_eq!(
+            (status, error["field"].as_str()),
+            (StatusCode::BAD_REQUEST, Some("registry_auth.password")),
+            "{image} {username}: {error}"
+        );
+    }
+    let current = server.ctx.store.find_service(&created.id).await.unwrap().unwrap();
+    assert_eq!(
+        current.revision, updated.revision,
+        "a refused change stores nothing"
+    );
+
     // Viewers read but do not change.
     let viewer = server.login("viewer").await;
     let response = call(&viewer, &server, Method::POST, "/api/v1/services", Some(web())).await;

@@ -6,6 +6,7 @@ use serde_json::json;
 use shoal_proto::{
     auth::FieldError,
     service::{MASKED_PASSWORD, Mode, PublishMode, Revision, RevisionDiff, Service, ServiceSpec, diff},
+    webhook::ImageRef,
 };
 
 use super::{
@@ -104,7 +105,7 @@ pub async fn update(
         )
         .into());
     }
-    keep_stored_password(&mut spec, &current.spec);
+    keep_stored_password(&mut spec, &current.spec)?;
     spec.validate()?;
     check_ports_free(ctx, Some(&current.id), &spec).await?;
     change(ctx, caller, current, spec, "service.update").await
@@ -208,12 +209,26 @@ fn name_taken(name: &str) -> AppError {
     ))
 }
 
-/// A spec sent back with the masked password keeps the stored one.
-fn keep_stored_password(spec: &mut ServiceSpec, stored: &ServiceSpec) {
-    if let (Some(auth), Some(old)) = (spec.registry_auth.as_mut(), stored.registry_auth.as_ref())
-        && auth.password == MASKED_PASSWORD
-    {
-        auth.password = old.password.clone();
+/// A spec sent back with the masked password keeps the stored one, but only
+/// for the same registry and username: otherwise the stored password would
+/// follow the image to a registry of the sender's choosing.
+fn keep_stored_password(spec: &mut ServiceSpec, stored: &ServiceSpec) -> Result<(), FieldError> {
+    let Some(auth) = spec.registry_auth.as_mut() else {
+        return Ok(());
+    };
+    if auth.password != MASKED_PASSWORD {
+        return Ok(());
+    }
+    let registry = |image: &str| ImageRef::parse(image).registry().to_owned();
+    match &stored.registry_auth {
+        Some(old) if old.username == auth.username && registry(&spec.image) == registry(&stored.image) => {
+            auth.password = old.password.clone();
+            Ok(())
+        }
+        _ => Err(FieldError::new(
+            "registry_auth.password",
+            "the registry or the username changed: enter the registry password again",
+        )),
     }
 }
 

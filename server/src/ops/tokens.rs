@@ -3,7 +3,9 @@
 //! against its digest.
 
 use serde_json::json;
-use shoal_proto::auth::{ApiToken, CreatedApiToken, NewApiToken, TOKEN_MAX_DAYS, check_token_name};
+use shoal_proto::auth::{
+    ApiToken, CreatedApiToken, FieldError, NewApiToken, TOKEN_MAX_DAYS, check_token_name,
+};
 
 use super::audit;
 use crate::ctx::Ctx;
@@ -34,13 +36,14 @@ pub async fn create(ctx: &Ctx, caller: &Caller, new: NewApiToken) -> Result<Crea
             Some(now_millis() + i64::from(days) * DAY_MILLIS)
         }
         Some(_) => {
-            return Err(shoal_proto::auth::FieldError::new(
+            return Err(FieldError::new(
                 "expires_in_days",
                 format!("choose between 1 and {TOKEN_MAX_DAYS} days, or leave it out for no expiry"),
             )
             .into());
         }
     };
+    check_outlives_no_creator(ctx, actor.token_id.as_deref(), expires_at).await?;
     let id = secret::new_id();
     let raw = secret::generate();
     let record = ctx
@@ -84,5 +87,37 @@ pub async fn revoke_own(ctx: &Ctx, caller: &Caller, id: &str) -> Result<(), AppE
             Ok(())
         }
         _ => Err(AppError::NotFound(format!("you have no token with id {id}"))),
+    }
+}
+
+/// A token made with a token ends no later than the one that made it, so a
+/// leaked short-lived token cannot be turned into a lasting one.
+async fn check_outlives_no_creator(
+    ctx: &Ctx,
+    creator: Option<&str>,
+    expires_at: Option<i64>,
+) -> Result<(), AppError> {
+    let Some(creator) = creator else {
+        return Ok(());
+    };
+    let limit = ctx
+        .store
+        .token_by_id(creator)
+        .await?
+        .and_then(|record| record.token.expires_at);
+    match (limit, expires_at) {
+        (None, _) => Ok(()),
+        (Some(limit), Some(at)) if at <= limit => Ok(()),
+        (Some(limit), _) => {
+            let days_left = (limit - now_millis()) / DAY_MILLIS;
+            Err(FieldError::new(
+                "expires_in_days",
+                format!(
+                    "a token cannot make a token that outlives it: this one expires in {days_left} day(s); \
+                     choose fewer days, or create the token from a logged-in session"
+                ),
+            )
+            .into())
+        }
     }
 }
