@@ -6,7 +6,7 @@
 use std::{
     fs,
     io::{self, Write},
-    os::unix::fs::{OpenOptionsExt, PermissionsExt},
+    os::unix::fs::OpenOptionsExt,
     path::{Path, PathBuf},
 };
 
@@ -19,6 +19,8 @@ use rcgen::{
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 use sha2::{Digest, Sha256};
 use time::{Duration, OffsetDateTime};
+
+use crate::private_files;
 
 pub const CERT_FILE: &str = "ca.crt";
 pub const KEY_FILE: &str = "ca.key";
@@ -110,7 +112,7 @@ impl ClusterCa {
             reason,
         };
         let key_pem = read(key_path)?;
-        warn_if_exposed(key_path);
+        private_files::warn_if_exposed(key_path, "the cluster CA key");
         let key =
             KeyPair::from_pem(&key_pem).map_err(|e| unreadable(key_path, "private key", e.to_string()))?;
         let certificate_pem = read(cert_path)?;
@@ -267,19 +269,10 @@ fn write_new(path: &Path, contents: &[u8], mode: u32) -> Result<(), CaError> {
     file.sync_all().map_err(file_error)
 }
 
-fn warn_if_exposed(key_path: &Path) {
-    if let Ok(metadata) = fs::metadata(key_path)
-        && metadata.permissions().mode() & 0o077 != 0
-    {
-        tracing::warn!(
-            path = %key_path.display(),
-            "the cluster CA key is readable by other users; restrict it with `chmod 600`"
-        );
-    }
-}
-
 #[cfg(test)]
 mod tests {
+    use std::os::unix::fs::PermissionsExt;
+
     use super::*;
 
     #[test]

@@ -19,6 +19,7 @@ pub mod ingress;
 pub mod ops;
 pub mod orchestrator;
 pub mod presence;
+mod private_files;
 pub mod shutdown;
 mod site;
 pub mod startup;

@@ -23,7 +23,7 @@ use crate::{
         wake::{Orchestrator, Wakeups},
     },
     presence::Presence,
-    site,
+    private_files, site,
     store::{OpenError, Store},
 };
 
@@ -173,7 +173,8 @@ fn hostname() -> String {
 /// The data directory must exist and take writes before anything else starts,
 /// so a bad path fails with one clear line instead of a database error later.
 fn prepare_data_dir(dir: &Path) -> io::Result<()> {
-    std::fs::create_dir_all(dir)?;
+    private_files::create_dir(dir)?;
+    private_files::warn_if_exposed(dir, "the data directory");
     let probe = dir.join(".shoal-write-test");
     std::fs::write(&probe, b"")?;
     std::fs::remove_file(probe)

@@ -81,3 +81,28 @@ async fn console_pages_render_on_the_server_and_send_visitors_to_login() {
         .unwrap();
     assert_eq!(response.status(), 404);
 }
+
+#[tokio::test]
+async fn the_data_directory_the_database_and_the_ca_key_are_private_to_the_server() {
+    use std::os::unix::fs::PermissionsExt;
+
+    let server = TestServer::start().await;
+    let database = server.database_path();
+    let data_dir = database.parent().unwrap().to_owned();
+    let mode = |path: &std::path::Path| std::fs::metadata(path).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&data_dir), 0o700, "{}", data_dir.display());
+    assert_eq!(mode(&database), 0o600, "{}", database.display());
+    let wal = database.with_extension("db-wal");
+    if wal.exists() {
+        assert_eq!(mode(&wal), 0o600, "SQLite gives its WAL the database's mode");
+    }
+    let keys: Vec<_> = std::fs::read_dir(&data_dir)
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .filter(|path| path.extension().is_some_and(|ext| ext == "key"))
+        .collect();
+    assert!(!keys.is_empty(), "the CA key is in the data directory");
+    for key in keys {
+        assert_eq!(mode(&key), 0o600, "{}", key.display());
+    }
+}

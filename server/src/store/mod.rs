@@ -17,6 +17,8 @@ mod webhooks;
 
 use std::{path::Path, str::FromStr};
 
+use crate::private_files;
+
 pub use audit::NewAuditEntry;
 pub use cluster_events::{CLUSTER_EVENTS_KEPT, NewClusterEvent};
 pub use error::{OpenError, StoreError};
@@ -150,13 +152,17 @@ impl Store {
 }
 
 /// The generic `Any` driver cannot pass SQLite's create-if-missing flag, so
-/// the file is created through the SQLite driver first.
+/// the file is created first: by us, readable by this user only (SQLite
+/// gives its WAL files the database's mode), then through the SQLite driver.
 async fn ensure_sqlite_file(url: &str) -> Result<(), sqlx::Error> {
     use sqlx::{ConnectOptions, Connection};
     let options = SqliteConnectOptions::from_str(url)?.create_if_missing(true);
-    if let Some(parent) = Path::new(options.get_filename()).parent() {
-        std::fs::create_dir_all(parent).map_err(sqlx::Error::Io)?;
+    let path = Path::new(options.get_filename());
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        private_files::create_dir(parent).map_err(sqlx::Error::Io)?;
     }
+    private_files::create_file(path).map_err(sqlx::Error::Io)?;
+    private_files::warn_if_exposed(path, "the database");
     let mut connection = options.connect().await?;
     // WAL lets the session store's pool and this one read while the other writes.
     sqlx::query("PRAGMA journal_mode = WAL")
