@@ -4,8 +4,10 @@
 mod common;
 
 use common::{TestServer, error_of};
+use leptos::server_fn::ServerFn;
 use reqwest::{Client, StatusCode};
 use serde_json::{Value, json};
+use shoal_app::rpc::Login;
 use shoal_proto::auth::Role;
 
 #[tokio::test]
@@ -151,4 +153,61 @@ async fn the_audit_log_records_who_did_what_and_filters() {
         .await
         .unwrap();
     assert_eq!(by_actor["entries"].as_array().unwrap().len(), 0);
+}
+
+#[tokio::test]
+async fn a_server_function_body_over_64_kib_is_refused_with_413_declared_or_streamed() {
+    let server = TestServer::start().await;
+    let url = server.url(Login::PATH);
+    let big = format!("username=admin&password={}", "x".repeat(1 << 20));
+    let client = Client::new();
+
+    let declared = client
+        .post(&url)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(big.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(declared.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    assert!(declared.text().await.unwrap().contains("64 KiB"));
+
+    // Without a Content-Length (chunked): read up to the limit, then refused.
+    let status = chunked_post(&server, Login::PATH, big.as_bytes()).await;
+    assert!(status.starts_with("HTTP/1.1 413"), "{status}");
+
+    // A login of ordinary size still reaches the server function.
+    let ordinary = client
+        .post(&url)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("username=nobody&password=wrong-password-here")
+        .send()
+        .await
+        .unwrap();
+    assert_ne!(ordinary.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    assert!(!ordinary.status().is_server_error(), "{}", ordinary.status());
+}
+
+/// POSTs `body` in 16 KiB chunks with no Content-Length; the status line.
+async fn chunked_post(server: &TestServer, path: &str, body: &[u8]) -> String {
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+
+    let address = server.base.trim_start_matches("http://").trim_end_matches('/');
+    let mut stream = tokio::net::TcpStream::connect(address).await.unwrap();
+    let head = format!(
+        "POST {path} HTTP/1.1\r\nHost: {address}\r\nContent-Type: application/x-www-form-urlencoded\r\n\
+         Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
+    );
+    stream.write_all(head.as_bytes()).await.unwrap();
+    for chunk in body.chunks(16 * 1024) {
+        let framed = [format!("{:x}\r\n", chunk.len()).as_bytes(), chunk, b"\r\n"].concat();
+        // The server may answer and close before it has read everything.
+        if stream.write_all(&framed).await.is_err() {
+            break;
+        }
+    }
+    let _ = stream.write_all(b"0\r\n\r\n").await;
+    let mut status = String::new();
+    BufReader::new(stream).read_line(&mut status).await.unwrap();
+    status
 }

@@ -2,8 +2,11 @@
 //! has an entry in [`ACCESS`]; one missing from the table is refused.
 
 use axum::{
-    body::Body,
-    http::{Request, header::HeaderValue},
+    body::{Body, to_bytes},
+    http::{
+        Request,
+        header::{self, HeaderValue},
+    },
     middleware::Next,
     response::{IntoResponse, Response},
 };
@@ -20,6 +23,10 @@ use crate::{
 };
 
 const PREFIX: &str = "/rpc/";
+
+/// The most a server function's arguments may take, as the REST API's JSON
+/// bodies: a service spec with its environment fits many times over.
+pub const BODY_LIMIT: usize = 64 * 1024;
 const VIEWER: Access = Access::Min(Role::Viewer);
 const OPERATOR: Access = Access::Min(Role::Operator);
 const ADMIN: Access = Access::Min(Role::Admin);
@@ -87,7 +94,9 @@ pub fn authorize_call(path: &str, caller: &Caller) -> Result<(), AppError> {
 /// Applies the access table to every request under `/rpc/`, before the
 /// server function (which leptos_axum routes by its exact path) decodes its
 /// arguments. A path outside the table is refused even when a server
-/// function is registered there.
+/// function is registered there. The body is then read up to
+/// [`BODY_LIMIT`], so a bigger one is refused with 413 before the server
+/// function sees it (a declared length over the limit without reading it).
 pub async fn guard(request: Request<Body>, next: Next) -> Response {
     let path = request.uri().path();
     if !path.starts_with(PREFIX) {
@@ -100,12 +109,35 @@ pub async fn guard(request: Request<Body>, next: Next) -> Response {
         .cloned()
         .unwrap_or_else(Caller::system);
     match authorize_call(&path, &caller) {
-        Ok(()) => next.run(request).await,
+        Ok(()) => match within_limit(request).await {
+            Ok(request) => next.run(request).await,
+            Err(error) => server_fn_error(&path, &error),
+        },
         Err(_) if access_of(&path).is_none() => {
             AppError::NotFound(format!("no server function at {path}")).into_response()
         }
         Err(error) => server_fn_error(&path, &error),
     }
+}
+
+async fn within_limit(request: Request<Body>) -> Result<Request<Body>, AppError> {
+    let too_large = || {
+        AppError::TooLarge(format!(
+            "the request body is larger than {} KiB, the most a server function accepts",
+            BODY_LIMIT / 1024
+        ))
+    };
+    let declared = request
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.parse::<u64>().ok());
+    if declared.is_some_and(|length| length > BODY_LIMIT as u64) {
+        return Err(too_large());
+    }
+    let (parts, body) = request.into_parts();
+    let bytes = to_bytes(body, BODY_LIMIT).await.map_err(|_| too_large())?;
+    Ok(Request::from_parts(parts, Body::from(bytes)))
 }
 
 /// An error in the encoding the console's server-function client decodes,
