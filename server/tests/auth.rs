@@ -245,6 +245,70 @@ async fn repeated_failures_slow_down_then_lock_the_account() {
 }
 
 #[tokio::test]
+async fn a_burst_of_wrong_logins_reaches_the_password_check_no_more_than_the_throttle_allows() {
+    let server = TestServer::start().await;
+    server.user("alice", Role::Viewer).await;
+    let client = Client::new();
+    let attempts = (0..100).map(|_| {
+        client
+            .post(server.url("/api/v1/session"))
+            .json(&json!({ "username": "alice", "password": "wrong password!" }))
+            .send()
+    });
+    let statuses: Vec<StatusCode> = futures_util::future::join_all(attempts)
+        .await
+        .into_iter()
+        .map(|response| response.unwrap().status())
+        .collect();
+    let checked = statuses
+        .iter()
+        .filter(|s| **s == StatusCode::UNAUTHORIZED)
+        .count();
+    let refused = statuses
+        .iter()
+        .filter(|s| **s == StatusCode::TOO_MANY_REQUESTS)
+        .count();
+    assert_eq!(checked + refused, 100, "{statuses:?}");
+    assert!(checked <= 5, "{checked} attempts reached the password check");
+
+    let query = shoal_proto::auth::AuditQuery {
+        action: Some("session.".into()),
+        ..Default::default()
+    };
+    let audit = server.ctx.store.audit_page(&query).await.unwrap();
+    let count = |action: &str| audit.entries.iter().filter(|e| e.action == action).count();
+    assert_eq!(count("session.login_failed"), checked);
+    assert!(
+        count("session.login_refused") <= 2,
+        "refusals are audited once a minute, not once each"
+    );
+}
+
+#[tokio::test]
+async fn an_oversized_username_is_refused_before_it_is_used() {
+    let server = TestServer::start().await;
+    let response = Client::new()
+        .post(server.url("/api/v1/session"))
+        .json(&json!({ "username": "a".repeat(60_000), "password": "whatever it is" }))
+        .send()
+        .await
+        .unwrap();
+    let (status, _, message) = error_of(response).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(message.contains("at most 64"), "{message}");
+    let audit = server
+        .ctx
+        .store
+        .audit_page(&shoal_proto::auth::AuditQuery::default())
+        .await
+        .unwrap();
+    assert!(
+        audit.entries.iter().all(|e| !e.action.starts_with("session.")),
+        "no audit row for it"
+    );
+}
+
+#[tokio::test]
 async fn ten_failures_lock_the_account_with_a_message_that_says_so() {
     let server = TestServer::start().await;
     server.user("alice", Role::Viewer).await;

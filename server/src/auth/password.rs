@@ -5,6 +5,7 @@ use argon2::{
     Algorithm, Argon2, Params, PasswordHash, PasswordHasher, PasswordVerifier, Version,
     password_hash::SaltString,
 };
+use tokio::sync::Semaphore;
 
 use crate::error::AppError;
 
@@ -18,7 +19,15 @@ fn hasher() -> Argon2<'static> {
     Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
 }
 
+/// Password hashes running at once. Each takes ~19 MiB and a core for a
+/// moment; more at once would only queue on the cores while holding memory.
+static HASHING: Semaphore = Semaphore::const_new(4);
+
 pub async fn hash(password: String) -> Result<String, AppError> {
+    let _turn = HASHING
+        .acquire()
+        .await
+        .expect("the hashing semaphore is never closed");
     tokio::task::spawn_blocking(move || {
         let salt = SaltString::generate(&mut argon2::password_hash::rand_core::OsRng);
         hasher()
@@ -34,6 +43,10 @@ pub async fn hash(password: String) -> Result<String, AppError> {
 /// user) a dummy hash is checked instead, so the answer takes as long either
 /// way and does not reveal which usernames exist.
 pub async fn verify(password: String, stored: Option<String>) -> Result<bool, AppError> {
+    let _turn = HASHING
+        .acquire()
+        .await
+        .expect("the hashing semaphore is never closed");
     tokio::task::spawn_blocking(move || {
         let stored = stored.unwrap_or_else(|| DUMMY_HASH.to_owned());
         let parsed = PasswordHash::new(&stored)

@@ -45,7 +45,13 @@ pub enum Verdict {
 struct Record {
     failures: u32,
     last_failure: Instant,
+    /// When a refusal of this key was last written to the audit log.
+    refusal_reported: Option<Instant>,
 }
+
+/// Refused attempts are audited at most this often per key, so a flood of
+/// them cannot flood the log.
+const REPORT_EVERY: Duration = Duration::from_secs(60);
 
 #[derive(Debug, Default)]
 pub struct Throttle {
@@ -75,12 +81,43 @@ impl Throttle {
             .unwrap_or(Verdict::Allowed)
     }
 
+    /// Checks and, if allowed, counts the attempt as a failure at once:
+    /// attempts that arrive together then see each other, so a burst cannot
+    /// pass the throttle together. A success clears the count
+    /// ([`Throttle::record_success`]).
+    pub fn attempt(&self, keys: &[String], now: Instant) -> Verdict {
+        let verdict = self.check(keys, now);
+        if verdict == Verdict::Allowed {
+            self.record_failure(keys, now);
+        }
+        verdict
+    }
+
+    /// Whether a refusal now should be audited: once per key per minute.
+    pub fn report_refusal(&self, keys: &[String], now: Instant) -> bool {
+        let mut records = self.records.lock().expect("throttle lock");
+        let recent = keys.iter().filter_map(|key| records.get(key)).any(|record| {
+            record
+                .refusal_reported
+                .is_some_and(|at| now.duration_since(at) < REPORT_EVERY)
+        });
+        if !recent {
+            for key in keys {
+                if let Some(record) = records.get_mut(key) {
+                    record.refusal_reported = Some(now);
+                }
+            }
+        }
+        !recent
+    }
+
     pub fn record_failure(&self, keys: &[String], now: Instant) {
         let mut records = self.records.lock().expect("throttle lock");
         for key in keys {
             let record = records.entry(key.clone()).or_insert(Record {
                 failures: 0,
                 last_failure: now,
+                refusal_reported: None,
             });
             if now.duration_since(record.last_failure) > self.policy.window {
                 record.failures = 0;

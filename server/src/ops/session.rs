@@ -1,7 +1,7 @@
 use std::time::Instant;
 
 use serde_json::json;
-use shoal_proto::auth::{LoginRequest, Me, Username};
+use shoal_proto::auth::{LoginRequest, Me, PASSWORD_MAX, USERNAME_MAX, Username};
 
 use super::audit;
 use crate::ctx::Ctx;
@@ -18,10 +18,22 @@ pub async fn login(ctx: &Ctx, caller: &Caller, request: LoginRequest) -> Result<
     if request.username.trim().is_empty() || request.password.is_empty() {
         return Err(AppError::BadRequest("enter a username and a password".into()));
     }
+    // Bounded before any use: the throttle's table, the audit log and the
+    // password hash all take these.
+    if request.username.trim().chars().count() > USERNAME_MAX {
+        return Err(AppError::BadRequest(format!(
+            "a username has at most {USERNAME_MAX} characters"
+        )));
+    }
+    if request.password.len() > PASSWORD_MAX {
+        return Err(AppError::BadRequest(format!(
+            "a password has at most {PASSWORD_MAX} bytes"
+        )));
+    }
     let name = request.username.trim().to_ascii_lowercase();
     let keys = throttle_keys(&name, caller);
     let now = Instant::now();
-    let refusal = match ctx.throttle.check(&keys, now) {
+    let refusal = match ctx.throttle.attempt(&keys, now) {
         Verdict::Allowed => None,
         Verdict::Locked(wait) => Some((
             format!(
@@ -39,14 +51,16 @@ pub async fn login(ctx: &Ctx, caller: &Caller, request: LoginRequest) -> Result<
         )),
     };
     if let Some((message, wait)) = refusal {
-        audit::record(
-            ctx,
-            caller,
-            "session.login_refused",
-            Some(&name),
-            json!({ "reason": message }),
-        )
-        .await;
+        if ctx.throttle.report_refusal(&keys, now) {
+            audit::record(
+                ctx,
+                caller,
+                "session.login_refused",
+                Some(&name),
+                json!({ "reason": message }),
+            )
+            .await;
+        }
         return Err(AppError::Throttled {
             message,
             retry_after_secs: round_secs(wait).as_secs(),
@@ -67,7 +81,6 @@ pub async fn login(ctx: &Ctx, caller: &Caller, request: LoginRequest) -> Result<
                 Some(_) => "wrong password",
                 None => "unknown user",
             };
-            ctx.throttle.record_failure(&keys, now);
             audit::record(
                 ctx,
                 caller,
