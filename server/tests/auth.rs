@@ -134,6 +134,49 @@ async fn sessions_survive_a_server_restart() {
 }
 
 #[tokio::test]
+async fn expired_sessions_are_deleted_from_the_database() {
+    let data = tempfile::tempdir().unwrap();
+    let config = || shoal_server::config::Config::for_data_dir(data.path().to_path_buf());
+    let app = shoal_server::startup::Application::build(config()).await.unwrap();
+    let base = format!("http://{}", app.local_addr());
+    shoal_server::ops::users::insert(&app.context(), "alice", PASSWORD.into(), Role::Viewer)
+        .await
+        .unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let running = tokio::spawn(app.run_until_stopped(async move {
+        let _ = stopped.await;
+    }));
+    let response = Client::new()
+        .post(format!("{base}/api/v1/session"))
+        .json(&json!({ "username": "alice", "password": PASSWORD }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    stop.send(()).unwrap();
+    running.await.unwrap().unwrap();
+
+    let database = data.path().join("shoal.db");
+    let db = sqlx::SqlitePool::connect(&format!("sqlite://{}", database.display()))
+        .await
+        .unwrap();
+    let count = || async {
+        sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM tower_sessions")
+            .fetch_one(&db)
+            .await
+            .unwrap()
+    };
+    assert_eq!(count().await, 1);
+    sqlx::query("UPDATE tower_sessions SET expiry_date = '2000-01-01 00:00:00'")
+        .execute(&db)
+        .await
+        .unwrap();
+
+    let _restarted = shoal_server::startup::Application::build(config()).await.unwrap();
+    assert_eq!(count().await, 0, "the expired session is gone");
+}
+
+#[tokio::test]
 async fn cross_site_state_changes_are_refused() {
     let server = TestServer::start().await;
     server.user("alice", Role::Admin).await;

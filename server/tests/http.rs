@@ -106,3 +106,55 @@ async fn the_data_directory_the_database_and_the_ca_key_are_private_to_the_serve
         assert_eq!(mode(&key), 0o600, "{}", key.display());
     }
 }
+
+#[tokio::test]
+async fn no_site_may_frame_the_console() {
+    let server = TestServer::start().await;
+    for path in ["/", "/login", "/healthz", "/api/v1/nodes"] {
+        let response = reqwest::get(server.url(path)).await.unwrap();
+        let headers = response.headers();
+        assert_eq!(headers["x-frame-options"], "DENY", "{path}");
+        assert_eq!(
+            headers["content-security-policy"], "frame-ancestors 'none'",
+            "{path}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_query_string_never_reaches_the_log_even_at_trace_level() {
+    use std::sync::{Arc, Mutex};
+
+    #[derive(Clone, Default)]
+    struct Captured(Arc<Mutex<Vec<u8>>>);
+    impl std::io::Write for Captured {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(bytes);
+            Ok(bytes.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let captured = Captured::default();
+    let writer = captured.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::TRACE)
+        .with_writer(move || writer.clone())
+        .finish();
+    // For the whole test binary: the server logs from its runtime's threads.
+    // No other test here reads the log.
+    tracing::subscriber::set_global_default(subscriber).unwrap();
+
+    let server = TestServer::start().await;
+    let secret = "c0ffee0ddba11deadbeef";
+    for path in [
+        format!("/setup?token={secret}"),
+        format!("/api/v1/nodes?token={secret}"),
+    ] {
+        reqwest::get(server.url(&path)).await.unwrap();
+    }
+    let log = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    assert!(log.contains("/setup"), "the request was logged: {log}");
+    assert!(!log.contains(secret), "{log}");
+}

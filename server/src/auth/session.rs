@@ -6,10 +6,12 @@ use std::{str::FromStr, time::Duration};
 use serde::{Deserialize, Serialize};
 use shoal_proto::auth::Millis;
 use sqlx::sqlite::{SqliteConnectOptions, SqlitePoolOptions};
-use tower_sessions::{Expiry, SessionManagerLayer, cookie::SameSite};
+use tower_sessions::{Expiry, SessionManagerLayer, cookie::SameSite, session_store::ExpiredDeletion};
 use tower_sessions_sqlx_store::SqliteStore;
 
 pub const COOKIE_NAME: &str = "shoal_session";
+
+const EXPIRED_SWEEP: Duration = Duration::from_secs(60 * 60);
 
 #[derive(Clone, Copy, Debug)]
 pub struct SessionSettings {
@@ -46,6 +48,12 @@ pub async fn layer(
         .await?;
     let store = SqliteStore::new(pool);
     store.migrate().await?;
+    // Expired sessions are deleted at start and every hour, so the table
+    // holds only sessions that can still be used.
+    if let Err(error) = store.delete_expired().await {
+        tracing::warn!(%error, "cannot delete expired sessions");
+    }
+    tokio::spawn(store.clone().continuously_delete_expired(EXPIRED_SWEEP));
     let idle = time::Duration::try_from(settings.idle_timeout).unwrap_or(time::Duration::HOUR);
     Ok(SessionManagerLayer::new(store)
         .with_name(COOKIE_NAME)

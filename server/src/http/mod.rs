@@ -16,8 +16,9 @@ use axum::{
     Router,
     body::Body,
     extract::FromRef,
-    http::Request,
+    http::{HeaderValue, Request, header},
     middleware,
+    response::Response,
     routing::{any, get, post},
 };
 use leptos::prelude::{LeptosOptions, provide_context};
@@ -66,8 +67,26 @@ pub fn router(state: AppState, sessions: SessionManagerLayer<SqliteStore>) -> Ro
         .layer(middleware::from_fn(origin::require_same_origin))
         // Added after the layers above so that none of them applies.
         .route("/hooks/{id}", post(hooks::deliver))
-        .layer(TraceLayer::new_for_http())
+        .layer(middleware::map_response(refuse_framing))
+        .layer(TraceLayer::new_for_http().make_span_with(request_span))
         .with_state(state)
+}
+
+/// No other site may show the console in a frame (clickjacking).
+async fn refuse_framing(mut response: Response) -> Response {
+    let headers = response.headers_mut();
+    headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    headers.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static("frame-ancestors 'none'"),
+    );
+    response
+}
+
+/// A request's span names its path but never its query: setup links and
+/// some clients carry secrets there (`?token=`).
+fn request_span(request: &Request<Body>) -> tracing::Span {
+    tracing::debug_span!("request", method = %request.method(), path = %request.uri().path())
 }
 
 async fn api_not_found(request: Request<Body>) -> AppError {
