@@ -11,7 +11,9 @@ step() { printf '\033[1m==> %s\033[0m\n' "$*"; }
 
 scripts/setup.sh
 step "building the console and server (release)"
-cargo leptos build --release
+# --split: the console's lazy routes become wasm files of their own
+# (app/src/lib.rs); without it the bundle cannot load.
+cargo leptos build --release --split
 step "building the agent (release)"
 # The same RUSTFLAGS as cargo-leptos gives the server (always-erase-components
 # in Cargo.toml): the agent then reuses the server's compiled dependencies

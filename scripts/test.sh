@@ -24,8 +24,10 @@ cargo clippy -p shoal-frontend --target wasm32-unknown-unknown -- -D warnings
 
 # The browser tests run against this build: a broken wasm-opt shows only in
 # a browser, never in the build's exit code.
-step "cargo leptos build --release"
-cargo leptos build --release
+# --split: the console's lazy routes become wasm files of their own
+# (app/src/lib.rs); without it the bundle cannot load.
+step "cargo leptos build --release --split"
+cargo leptos build --release --split
 step "cargo build --release -p shoal-agent (for the browser tests' nodes)"
 # The same RUSTFLAGS as cargo-leptos gives the server (always-erase-components
 # in Cargo.toml): the agent then reuses the server's compiled dependencies

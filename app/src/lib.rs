@@ -14,8 +14,9 @@ mod url;
 use leptos::prelude::*;
 use leptos_meta::{Stylesheet, Title, provide_meta_context};
 use leptos_router::{
+    Lazy, LazyRoute,
     components::{Route, Router, Routes},
-    path,
+    lazy_route, path,
 };
 use shoal_proto::auth::Role;
 
@@ -90,32 +91,88 @@ pub fn App() -> impl IntoView {
                         path=path!("services")
                         view=|| view! { <RequireRole role=Role::Viewer><ServicesPage /></RequireRole> }
                     />
-                    <Route
-                        path=path!("services/new")
-                        view=|| view! { <RequireRole role=Role::Operator><NewServicePage /></RequireRole> }
-                    />
+                    <Route path=path!("services/new") view={Lazy::<NewServiceRoute>::new()} />
                     <Route
                         path=path!("services/:id")
                         view=|| view! { <RequireRole role=Role::Viewer><ServicePage /></RequireRole> }
                     />
-                    <Route
-                        path=path!("services/:id/edit")
-                        view=|| view! { <RequireRole role=Role::Operator><EditServicePage /></RequireRole> }
-                    />
-                    <Route
-                        path=path!("tokens")
-                        view=|| view! { <RequireRole role=Role::Viewer><TokensPage /></RequireRole> }
-                    />
-                    <Route
-                        path=path!("users")
-                        view=|| view! { <RequireRole role=Role::Admin><UsersPage /></RequireRole> }
-                    />
-                    <Route
-                        path=path!("audit")
-                        view=|| view! { <RequireRole role=Role::Admin><AuditLogPage /></RequireRole> }
-                    />
+                    <Route path=path!("services/:id/edit") view={Lazy::<EditServiceRoute>::new()} />
+                    <Route path=path!("tokens") view={Lazy::<TokensRoute>::new()} />
+                    <Route path=path!("users") view={Lazy::<UsersRoute>::new()} />
+                    <Route path=path!("audit") view={Lazy::<AuditRoute>::new()} />
                 </Routes>
             </Layout>
         </Router>
+    }
+}
+
+// Pages opened now and then: each is a lazy route, whose code `cargo leptos
+// build --split` moves into a wasm file of its own that the browser fetches
+// when the page is first shown (a direct load preloads it), so the bundle
+// every page waits for stays small. One `impl` each: the macro names a
+// chunk after the place it is written.
+
+struct NewServiceRoute;
+
+#[lazy_route]
+impl LazyRoute for NewServiceRoute {
+    fn data() -> Self {
+        Self
+    }
+
+    fn view(_route: Self) -> AnyView {
+        view! { <RequireRole role=Role::Operator><NewServicePage /></RequireRole> }.into_any()
+    }
+}
+
+struct EditServiceRoute;
+
+#[lazy_route]
+impl LazyRoute for EditServiceRoute {
+    fn data() -> Self {
+        Self
+    }
+
+    fn view(_route: Self) -> AnyView {
+        view! { <RequireRole role=Role::Operator><EditServicePage /></RequireRole> }.into_any()
+    }
+}
+
+struct TokensRoute;
+
+#[lazy_route]
+impl LazyRoute for TokensRoute {
+    fn data() -> Self {
+        Self
+    }
+
+    fn view(_route: Self) -> AnyView {
+        view! { <RequireRole role=Role::Viewer><TokensPage /></RequireRole> }.into_any()
+    }
+}
+
+struct UsersRoute;
+
+#[lazy_route]
+impl LazyRoute for UsersRoute {
+    fn data() -> Self {
+        Self
+    }
+
+    fn view(_route: Self) -> AnyView {
+        view! { <RequireRole role=Role::Admin><UsersPage /></RequireRole> }.into_any()
+    }
+}
+
+struct AuditRoute;
+
+#[lazy_route]
+impl LazyRoute for AuditRoute {
+    fn data() -> Self {
+        Self
+    }
+
+    fn view(_route: Self) -> AnyView {
+        view! { <RequireRole role=Role::Admin><AuditLogPage /></RequireRole> }.into_any()
     }
 }

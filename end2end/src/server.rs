@@ -24,7 +24,7 @@ pub struct ServerProcess {
 }
 
 impl ServerProcess {
-    /// The release binary built by `cargo leptos build --release`, which is
+    /// The release binary built by `cargo leptos build --release --split`, which is
     /// the one users run: the browser tests exercise what wasm-opt produced.
     pub fn binary() -> PathBuf {
         let path = std::env::var_os("SHOAL_E2E_SERVER_BIN")
@@ -32,7 +32,7 @@ impl ServerProcess {
             .unwrap_or_else(|| workspace_root().join("target/release/shoal-server"));
         assert!(
             path.is_file(),
-            "{} is missing: build it with `cargo leptos build --release` (scripts/test.sh does)",
+            "{} is missing: build it with `cargo leptos build --release --split` (scripts/test.sh does)",
             path.display()
         );
         path

@@ -3,5 +3,7 @@
 #[wasm_bindgen::prelude::wasm_bindgen]
 pub fn hydrate() {
     console_error_panic_hook::set_once();
-    leptos::mount::hydrate_body(shoal_app::App);
+    // Asynchronously: a lazy route's code must arrive before its page can
+    // hydrate.
+    leptos::mount::hydrate_lazy(shoal_app::App);
 }
