@@ -29,6 +29,10 @@ const ENV_MAX: usize = 512;
 const ENV_KEY_MAX: usize = 256;
 const ENV_VALUE_MAX: usize = 32768;
 const REPLICAS_MAX: u64 = 10_000;
+/// A whole spec as JSON: room for one environment value of the largest
+/// size. Every task a node runs carries its spec to the node in one frame
+/// (`wire::MAX_FRAME_BYTES`), so one service cannot be allowed to fill it.
+pub const SPEC_MAX_BYTES: usize = 48 * 1024;
 const PORTS_MAX: usize = 64;
 const CONSTRAINTS_MAX: usize = 32;
 /// Docker refuses smaller memory limits and reservations.
@@ -88,7 +92,7 @@ impl ServiceSpec {
                 "a rollback cannot roll back: use pause or continue",
             );
         }
-        Ok(())
+        check_size(self)
     }
 
     /// Settings that are valid but likely to defeat their purpose, each a
@@ -130,6 +134,21 @@ impl ServiceSpec {
         }
         spec
     }
+}
+
+fn check_size(spec: &ServiceSpec) -> Result<(), FieldError> {
+    let size = serde_json::to_vec(spec).map_or(usize::MAX, |json| json.len());
+    if size > SPEC_MAX_BYTES {
+        return fail(
+            "spec",
+            format!(
+                "the service spec is {size} bytes as JSON; the most is {} KiB: keep large values \
+                 (certificates, config files) in the image or fetch them at start",
+                SPEC_MAX_BYTES / 1024
+            ),
+        );
+    }
+    Ok(())
 }
 
 /// A DNS label, because the name is how tasks find the service on the
@@ -1249,6 +1268,24 @@ mod tests {
                 window: Duration::from_secs(86_400),
             }
         });
+    }
+
+    #[test]
+    fn a_spec_too_big_for_one_frame_share_is_refused_naming_the_cap() {
+        accepted(|spec| {
+            spec.environment
+                .insert("CERT".into(), "x".repeat(SPEC_MAX_BYTES / 2));
+        });
+        refused(
+            |spec| {
+                for n in 0..2 {
+                    spec.environment
+                        .insert(format!("BLOB_{n}"), "x".repeat(ENV_VALUE_MAX));
+                }
+            },
+            "spec",
+            "48 KiB",
+        );
     }
 
     #[test]
