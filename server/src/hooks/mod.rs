@@ -11,7 +11,7 @@ pub mod signature;
 use std::{net::IpAddr, time::Instant};
 
 use http::StatusCode;
-use shoal_proto::webhook::{Delivery, DeliveryReceipt, Outcome};
+use shoal_proto::webhook::{Delivery, DeliveryReceipt, Outcome, Webhook};
 
 use self::decide::Decision;
 use crate::{
@@ -76,8 +76,9 @@ impl Verdict {
     }
 }
 
-/// Unknown webhooks are a 404 and not recorded (there is nothing to record
-/// them on); everything else is answered and recorded.
+/// Unknown webhooks (404) and requests without the webhook's secret (401,
+/// 429) are answered as errors and not recorded; everything else is
+/// answered with a receipt and recorded.
 pub async fn deliver(ctx: &Ctx, inbound: Inbound<'_>) -> Result<Answer, AppError> {
     let Some(webhook) = ctx.store.webhook(inbound.webhook_id).await? else {
         return Err(AppError::NotFound(format!(
@@ -125,7 +126,14 @@ pub async fn deliver(ctx: &Ctx, inbound: Inbound<'_>) -> Result<Answer, AppError
 
 async fn judge(ctx: &Ctx, record: &WebhookRecord, inbound: &Inbound<'_>) -> Result<Verdict, AppError> {
     let webhook = &record.webhook;
-    if let Err(wait) = ctx.hooks.rate.take(&webhook.id, Instant::now()) {
+    let now = Instant::now();
+    if !inbound
+        .secret
+        .is_some_and(|given| secret::matches(given, &record.secret_hash))
+    {
+        return Err(unauthenticated(ctx, webhook, inbound, now));
+    }
+    if let Err(wait) = ctx.hooks.rate.take(&webhook.id, now) {
         let secs = wait.as_secs().max(1);
         let mut verdict = Verdict::refused(
             StatusCode::TOO_MANY_REQUESTS,
@@ -133,22 +141,6 @@ async fn judge(ctx: &Ctx, record: &WebhookRecord, inbound: &Inbound<'_>) -> Resu
         );
         verdict.retry_after_secs = Some(secs);
         return Ok(verdict);
-    }
-    if !inbound
-        .secret
-        .is_some_and(|given| secret::matches(given, &record.secret_hash))
-    {
-        let what = if inbound.secret.is_some() {
-            "wrong"
-        } else {
-            "missing"
-        };
-        return Ok(Verdict::refused(
-            StatusCode::UNAUTHORIZED,
-            format!(
-                "{what} webhook secret: send it as Authorization: Bearer <secret> or as ?token=<secret> in the URL"
-            ),
-        ));
     }
     if !webhook.enabled {
         return Ok(Verdict::refused(
@@ -232,13 +224,12 @@ async fn judge(ctx: &Ctx, record: &WebhookRecord, inbound: &Inbound<'_>) -> Resu
         Decision::Deploy { image, .. } => {
             let mut spec = service.spec.clone();
             spec.image = image.clone();
-            let updated = services::update(ctx, &caller(webhook, inbound.source), &service.id, spec).await;
-            match updated {
-                Ok(updated) => {
-                    let rollout = updated
-                        .rollout
-                        .filter(|rollout| rollout.to_revision == updated.revision)
-                        .map(|rollout| rollout.id);
+            let deployed = services::deploy(ctx, &caller(webhook, inbound.source), &service.id, spec).await;
+            match deployed {
+                Ok(services::Deployed {
+                    service: updated,
+                    rollout,
+                }) => {
                     let mut verdict = answered(
                         StatusCode::ACCEPTED,
                         Outcome::Deployed,
@@ -249,10 +240,12 @@ async fn judge(ctx: &Ctx, record: &WebhookRecord, inbound: &Inbound<'_>) -> Resu
                         Some(image),
                     );
                     verdict.revision = Some(updated.revision);
-                    verdict.rollout_id = rollout;
+                    verdict.rollout_id = rollout.map(|rollout| rollout.id);
                     verdict
                 }
-                Err(error @ (AppError::Internal(_) | AppError::Unavailable(_))) => return Err(error),
+                Err(error @ (AppError::Internal(_) | AppError::Database(_) | AppError::Unavailable(_))) => {
+                    return Err(error);
+                }
                 Err(error) => answered(
                     error.status(),
                     Outcome::Refused,
@@ -264,8 +257,34 @@ async fn judge(ctx: &Ctx, record: &WebhookRecord, inbound: &Inbound<'_>) -> Resu
     })
 }
 
+/// A request without the right secret: answered as an error and kept out
+/// of the delivery history, so guesses cannot push real deliveries (and the
+/// record of what they deployed) out of it; logged instead. Guessers are
+/// slowed per source address, apart from the webhook's own budget.
+fn unauthenticated(ctx: &Ctx, webhook: &Webhook, inbound: &Inbound<'_>, now: Instant) -> AppError {
+    let source = inbound
+        .source
+        .map_or_else(|| "unknown".into(), |ip| ip.to_string());
+    tracing::warn!(webhook = %webhook.id, %source, "webhook request without the right secret");
+    if let Err(wait) = ctx.hooks.unauthenticated.take(&source, now) {
+        let secs = wait.as_secs().max(1);
+        return AppError::Throttled {
+            message: format!("too many requests without the right secret; try again in {secs} s"),
+            retry_after_secs: secs,
+        };
+    }
+    let what = if inbound.secret.is_some() {
+        "wrong"
+    } else {
+        "missing"
+    };
+    AppError::BadCredentials(format!(
+        "{what} webhook secret: send it as Authorization: Bearer <secret> or as ?token=<secret> in the URL"
+    ))
+}
+
 /// The webhook as the audit log and the revision's author name it.
-fn caller(webhook: &shoal_proto::webhook::Webhook, source: Option<IpAddr>) -> Caller {
+fn caller(webhook: &Webhook, source: Option<IpAddr>) -> Caller {
     Caller {
         actor: Some(Actor {
             kind: ActorKind::Webhook,

@@ -5,7 +5,9 @@
 use serde_json::json;
 use shoal_proto::{
     auth::FieldError,
-    service::{MASKED_PASSWORD, Mode, PublishMode, Revision, RevisionDiff, Service, ServiceSpec, diff},
+    service::{
+        MASKED_PASSWORD, Mode, PublishMode, Revision, RevisionDiff, Rollout, Service, ServiceSpec, diff,
+    },
     webhook::ImageRef,
 };
 
@@ -78,8 +80,27 @@ pub async fn update(
     ctx: &Ctx,
     caller: &Caller,
     id_or_name: &str,
-    mut spec: ServiceSpec,
+    spec: ServiceSpec,
 ) -> Result<Service, AppError> {
+    deploy(ctx, caller, id_or_name, spec)
+        .await
+        .map(|deployed| deployed.service)
+}
+
+/// A service after a change, with the rollout the change started (read
+/// from the change itself: the service's view may already show it ended).
+pub struct Deployed {
+    pub service: Service,
+    pub rollout: Option<Rollout>,
+}
+
+/// [`update`], saying which rollout it started.
+pub async fn deploy(
+    ctx: &Ctx,
+    caller: &Caller,
+    id_or_name: &str,
+    mut spec: ServiceSpec,
+) -> Result<Deployed, AppError> {
     let current = find(ctx, id_or_name).await?;
     if spec.name != current.name {
         return Err(FieldError::new(
@@ -108,7 +129,9 @@ pub async fn update(
     keep_stored_password(&mut spec, &current.spec)?;
     spec.validate()?;
     check_ports_free(ctx, Some(&current.id), &spec).await?;
-    change(ctx, caller, current, spec, "service.update").await
+    let rollout = change(ctx, caller, &current, spec, "service.update").await?;
+    let service = get(ctx, &current.id).await?;
+    Ok(Deployed { service, rollout })
 }
 
 pub async fn scale(ctx: &Ctx, caller: &Caller, id_or_name: &str, replicas: u64) -> Result<Service, AppError> {
@@ -122,20 +145,22 @@ pub async fn scale(ctx: &Ctx, caller: &Caller, id_or_name: &str, replicas: u64) 
     let mut spec = current.spec.clone();
     spec.replicas = Some(replicas);
     spec.validate()?;
-    change(ctx, caller, current, spec, "service.scale").await
+    change(ctx, caller, &current, spec, "service.scale").await?;
+    get(ctx, &current.id).await
 }
 
+/// A new revision unless the spec is unchanged; the rollout it started.
 async fn change(
     ctx: &Ctx,
     caller: &Caller,
-    current: ServiceRecord,
+    current: &ServiceRecord,
     spec: ServiceSpec,
     action: &str,
-) -> Result<Service, AppError> {
-    if spec != current.spec {
-        new_revision(ctx, caller, &current, &spec, Cause::Edit { action }).await?;
+) -> Result<Option<Rollout>, AppError> {
+    if spec == current.spec {
+        return Ok(None);
     }
-    get(ctx, &current.id).await
+    new_revision(ctx, caller, current, &spec, Cause::Edit { action }).await
 }
 
 pub async fn delete(ctx: &Ctx, caller: &Caller, id_or_name: &str) -> Result<(), AppError> {

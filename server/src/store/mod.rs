@@ -29,7 +29,7 @@ pub use services::{RevisionRecord, ServiceRecord};
 pub use tasks::{TaskQuery, TaskRecord, TaskWrite};
 pub use tokens::{NewTokenRow, TokenRecord};
 pub use users::UserRecord;
-pub use webhooks::{NewWebhookRow, WebhookRecord};
+pub use webhooks::{NewWebhookRow, Settled, WebhookRecord};
 
 use sqlx::{
     AnyPool,

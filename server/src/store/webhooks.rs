@@ -1,6 +1,6 @@
 use shoal_proto::{
     auth::Millis,
-    webhook::{Delivery, Webhook},
+    webhook::{Delivery, Outcome, Webhook},
 };
 use sqlx::{Row, any::AnyRow};
 
@@ -61,6 +61,14 @@ fn delivery_from_row(row: &AnyRow) -> Result<Delivery, sqlx::Error> {
         image: row.try_get("image")?,
         rollout_id: row.try_get("rollout_id")?,
     })
+}
+
+/// What a delivery id already did.
+#[derive(Clone, Debug)]
+pub struct Settled {
+    pub outcome: Outcome,
+    pub image: Option<String>,
+    pub rollout_id: Option<String>,
 }
 
 pub struct NewWebhookRow<'a> {
@@ -151,10 +159,12 @@ impl Store {
 
     pub async fn delete_webhook(&self, id: &str) -> Result<bool, StoreError> {
         let mut tx = self.pool.begin().await?;
-        sqlx::query("DELETE FROM webhook_deliveries WHERE webhook_id = $1")
-            .bind(id)
-            .execute(&mut *tx)
-            .await?;
+        for table in ["webhook_deliveries", "webhook_settled_ids"] {
+            sqlx::query(&format!("DELETE FROM {table} WHERE webhook_id = $1"))
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+        }
         let deleted = sqlx::query("DELETE FROM webhooks WHERE id = $1")
             .bind(id)
             .execute(&mut *tx)
@@ -190,6 +200,22 @@ impl Store {
             .bind(&delivery.webhook_id)
             .execute(&mut *tx)
             .await?;
+        if let Some(key) = &delivery.delivery_id
+            && matches!(delivery.outcome, Outcome::Deployed | Outcome::Unchanged)
+        {
+            sqlx::query(
+                "INSERT INTO webhook_settled_ids (webhook_id, delivery_id, outcome, image, rollout_id, settled_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING",
+            )
+            .bind(&delivery.webhook_id)
+            .bind(key)
+            .bind(delivery.outcome.as_str())
+            .bind(delivery.image.as_deref())
+            .bind(delivery.rollout_id.as_deref())
+            .bind(delivery.received_at)
+            .execute(&mut *tx)
+            .await?;
+        }
         sqlx::query(
             "DELETE FROM webhook_deliveries WHERE webhook_id = $1 AND id NOT IN \
              (SELECT id FROM webhook_deliveries WHERE webhook_id = $1 \
@@ -219,25 +245,32 @@ impl Store {
             .map_err(StoreError::from)
     }
 
-    /// The earlier delivery with this sender-given id that deployed or
-    /// found nothing to do, if any: a repeat of it must not deploy again.
+    /// What the earlier delivery with this sender-given id did, if it
+    /// deployed or found nothing to do: a repeat of it must not deploy
+    /// again, however long ago it came.
     pub async fn settled_delivery(
         &self,
         webhook_id: &str,
         delivery_id: &str,
-    ) -> Result<Option<Delivery>, StoreError> {
-        let sql = format!(
-            "SELECT {DELIVERY_COLUMNS} FROM webhook_deliveries \
-             WHERE webhook_id = $1 AND delivery_id = $2 AND outcome IN ('deployed', 'unchanged') \
-             ORDER BY received_at LIMIT 1"
-        );
-        Ok(sqlx::query(&sql)
-            .bind(webhook_id)
-            .bind(delivery_id)
-            .fetch_optional(&self.pool)
-            .await?
-            .as_ref()
-            .map(delivery_from_row)
-            .transpose()?)
+    ) -> Result<Option<Settled>, StoreError> {
+        let row = sqlx::query(
+            "SELECT outcome, image, rollout_id FROM webhook_settled_ids \
+             WHERE webhook_id = $1 AND delivery_id = $2",
+        )
+        .bind(webhook_id)
+        .bind(delivery_id)
+        .fetch_optional(&self.pool)
+        .await?;
+        let Some(row) = row else {
+            return Ok(None);
+        };
+        let outcome: String = row.try_get("outcome")?;
+        Ok(Some(Settled {
+            outcome: outcome
+                .parse()
+                .map_err(|e: String| StoreError::Db(decode_error(std::io::Error::other(e))))?,
+            image: row.try_get("image")?,
+            rollout_id: row.try_get("rollout_id")?,
+        }))
     }
 }
