@@ -3,7 +3,7 @@
 //! browser; the server build keeps stand-ins so the same components compile.
 
 use leptos::prelude::window;
-use shoal_proto::{auth::Millis, event::Event};
+use shoal_proto::{Millis, event::Event};
 
 #[cfg(target_arch = "wasm32")]
 mod js {

@@ -3,7 +3,7 @@
 //! the server's own logs all name a moment the same way. Pure arithmetic: the
 //! browser build has no date library.
 
-use shoal_proto::auth::Millis;
+use shoal_proto::Millis;
 
 const MILLIS_PER_DAY: i64 = 86_400_000;
 

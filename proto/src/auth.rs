@@ -5,6 +5,8 @@ use std::{fmt, str::FromStr};
 
 use serde::{Deserialize, Serialize};
 
+use crate::{FieldError, Millis};
+
 /// What a user (or a token) may do. Ordered: a higher role can do everything
 /// a lower one can.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -49,24 +51,6 @@ impl FromStr for Role {
                     format!("unknown role {s:?}: use viewer, operator or admin"),
                 )
             })
-    }
-}
-
-/// A rejected input value, naming the field so a form or an API client can
-/// point at it.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
-#[error("{field}: {message}")]
-pub struct FieldError {
-    pub field: String,
-    pub message: String,
-}
-
-impl FieldError {
-    pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
-        Self {
-            field: field.into(),
-            message: message.into(),
-        }
     }
 }
 
@@ -175,9 +159,6 @@ pub fn check_name(thing: &str, name: &str, max: usize, example: &str) -> Result<
     }
     Ok(name.to_owned())
 }
-
-/// Times are Unix milliseconds (UTC) everywhere on the wire.
-pub type Millis = i64;
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct User {

@@ -5,7 +5,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::{
-    auth::Millis,
+    Millis,
     node::{Node, NodeRole},
     service::{Rollout, ServiceHealth, TaskState},
 };

@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::{
-    auth::Millis,
+    Millis,
     service::{Protocol, PublishMode},
     wire::PortMetrics,
 };

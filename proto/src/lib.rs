@@ -5,6 +5,7 @@ pub mod auth;
 pub mod container;
 pub mod dashboard;
 pub mod event;
+mod field_error;
 #[cfg(feature = "io")]
 pub mod framing;
 pub mod ingress;
@@ -14,3 +15,8 @@ pub mod service;
 pub mod status;
 pub mod webhook;
 pub mod wire;
+
+pub use field_error::FieldError;
+
+/// Times are Unix milliseconds (UTC) everywhere on the wire.
+pub type Millis = i64;

@@ -5,7 +5,7 @@ use std::{collections::BTreeMap, fmt, str::FromStr};
 
 use serde::{Deserialize, Serialize};
 
-use crate::auth::{FieldError, Millis};
+use crate::{FieldError, Millis};
 
 /// What a node is for. Managers and workers both run tasks; constraints such
 /// as `node.role!=manager` tell them apart.

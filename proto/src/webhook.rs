@@ -4,7 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::auth::{FieldError, Millis, check_name};
+use crate::{FieldError, Millis, auth::check_name};
 
 pub const WEBHOOK_NAME_MAX: usize = 64;
 pub const PATTERN_MAX: usize = 256;

@@ -30,7 +30,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
 
 use crate::{
-    auth::FieldError,
+    FieldError,
     node::{HOSTNAME_MAX, check_hostname},
     service::{
         DesiredState, Duration, HealthCheck, PortConfig, Probe, Protocol, PullPolicy, RegistryAuth, TaskState,

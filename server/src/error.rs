@@ -50,7 +50,7 @@ pub enum AppError {
     #[error("{0}")]
     Forbidden(String),
     #[error("{0}")]
-    Invalid(#[from] shoal_proto::auth::FieldError),
+    Invalid(#[from] shoal_proto::FieldError),
     #[error("{0}")]
     BadRequest(String),
     #[error("{0}")]

@@ -12,7 +12,7 @@
 use std::collections::HashSet;
 
 use shoal_proto::{
-    auth::Millis,
+    Millis,
     dashboard::ClusterEventKind,
     event::Event,
     node::{Node, NodeStatus},

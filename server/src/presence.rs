@@ -12,7 +12,7 @@ use std::{
     time::Duration,
 };
 
-use shoal_proto::{auth::Millis, node::NodeStatus, wire::Refusal};
+use shoal_proto::{Millis, node::NodeStatus, wire::Refusal};
 use tokio::{sync::oneshot, time::Instant};
 
 /// How often agents send a heartbeat and how many may go missing before

@@ -1,6 +1,9 @@
 use leptos::{ev::SubmitEvent, html::Input, prelude::*};
 use leptos_meta::Title;
-use shoal_proto::auth::{ApiToken, CreatedApiToken, Millis, Role, TOKEN_MAX_DAYS, check_token_name};
+use shoal_proto::{
+    Millis,
+    auth::{ApiToken, CreatedApiToken, Role, TOKEN_MAX_DAYS, check_token_name},
+};
 
 use crate::{
     browser,

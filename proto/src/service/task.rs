@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::auth::Millis;
+use crate::Millis;
 
 /// States only move forward, in this order; the last five are final.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -135,7 +135,7 @@ impl std::fmt::Display for TaskState {
 }
 
 impl std::str::FromStr for TaskState {
-    type Err = crate::auth::FieldError;
+    type Err = crate::FieldError;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         Self::ALL
@@ -143,7 +143,7 @@ impl std::str::FromStr for TaskState {
             .find(|state| state.as_str() == s)
             .ok_or_else(|| {
                 let known: Vec<&str> = Self::ALL.iter().map(|state| state.as_str()).collect();
-                crate::auth::FieldError::new(
+                crate::FieldError::new(
                     "state",
                     format!("unknown task state {s:?}: use {}", known.join(", ")),
                 )

@@ -14,7 +14,7 @@ use super::{
     Constraint, FailureAction, HealthCheck, Mode, PortConfig, Preference, Probe, ProbeKind, Protocol,
     PublishMode, ResourceRequirements, ServiceSpec, UpdateConfig,
 };
-use crate::auth::FieldError;
+use crate::FieldError;
 
 /// What a masked registry password reads as; sending it back unchanged keeps
 /// the stored one.

@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::{FieldChange, ServiceSpec};
-use crate::auth::Millis;
+use crate::Millis;
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Service {

@@ -4,7 +4,7 @@
 use std::{str::FromStr, time::Duration};
 
 use serde::{Deserialize, Serialize};
-use shoal_proto::auth::Millis;
+use shoal_proto::Millis;
 use sqlx::sqlite::{SqliteConnectOptions, SqlitePoolOptions};
 use tower_sessions::{Expiry, SessionManagerLayer, cookie::SameSite, session_store::ExpiredDeletion};
 use tower_sessions_sqlx_store::SqliteStore;

@@ -6,7 +6,7 @@ use axum::{
 };
 use serde::de::DeserializeOwned;
 
-use shoal_proto::auth::FieldError;
+use shoal_proto::FieldError;
 
 use crate::{auth::Caller, error::AppError};
 

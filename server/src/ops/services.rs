@@ -4,7 +4,7 @@
 
 use serde_json::json;
 use shoal_proto::{
-    auth::FieldError,
+    FieldError,
     service::{
         MASKED_PASSWORD, Mode, PublishMode, Revision, RevisionDiff, Rollout, Service, ServiceSpec, diff,
     },

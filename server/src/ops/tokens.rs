@@ -3,8 +3,9 @@
 //! against its digest.
 
 use serde_json::json;
-use shoal_proto::auth::{
-    ApiToken, CreatedApiToken, FieldError, NewApiToken, TOKEN_MAX_DAYS, check_token_name,
+use shoal_proto::{
+    FieldError,
+    auth::{ApiToken, CreatedApiToken, NewApiToken, TOKEN_MAX_DAYS, check_token_name},
 };
 
 use super::audit;

@@ -8,7 +8,7 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 use shoal_proto::{
-    auth::Millis,
+    Millis,
     node::{Availability, Node},
     service::{
         DesiredState, Mode, RestartCondition, ServiceSpec, SlotProgress, Task, TaskBrief, TaskState,

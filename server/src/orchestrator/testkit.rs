@@ -3,7 +3,7 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 use shoal_proto::{
-    auth::Millis,
+    Millis,
     container::replaces_tasks,
     node::{Availability, Node, NodeRole, NodeStatus, Platform, Resources},
     service::{DesiredState, Heading, Rollout, RolloutStart, RolloutState, ServiceSpec, Task, TaskState},

@@ -14,7 +14,7 @@
 use std::collections::HashSet;
 
 use shoal_proto::{
-    auth::Millis,
+    Millis,
     service::{FailureAction, Rollout, RolloutState, RolloutStep, SlotStatus, TaskState, UpdateConfig},
 };
 

@@ -2,7 +2,7 @@
 //! transitions that the dashboard shows.
 
 use shoal_proto::{
-    auth::Millis,
+    Millis,
     dashboard::{ClusterEvent, ClusterEventKind},
 };
 use sqlx::{Row, any::AnyRow};

@@ -1,4 +1,4 @@
-use shoal_proto::{auth::Millis, node::NodeRole};
+use shoal_proto::{Millis, node::NodeRole};
 use sqlx::Row;
 
 use super::{Store, StoreError, now_millis};

@@ -1,7 +1,7 @@
 use std::collections::BTreeMap;
 
 use shoal_proto::{
-    auth::Millis,
+    Millis,
     node::{Availability, Node, NodeRole, NodeStatus, Platform, Resources},
     wire::Inventory,
 };

@@ -6,7 +6,7 @@ use std::{
 };
 
 use shoal_proto::{
-    auth::Millis,
+    Millis,
     service::{Rollout, RolloutEvent, RolloutState, RolloutStep, ServiceSpec, UpdateOrder},
 };
 use sqlx::{AnyConnection, Row, any::AnyRow};

@@ -1,7 +1,7 @@
 //! Services and their numbered, immutable revisions.
 
 use shoal_proto::{
-    auth::Millis,
+    Millis,
     service::{Rollout, ServiceSpec},
 };
 use sqlx::{Row, any::AnyRow};

@@ -1,5 +1,5 @@
 use super::{Store, StoreError, now_millis};
-use shoal_proto::auth::Millis;
+use shoal_proto::Millis;
 
 impl Store {
     /// Replaces any earlier unused setup link: only the newest one works.

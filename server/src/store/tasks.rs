@@ -3,7 +3,7 @@
 //! so states only move forward whoever writes first.
 
 use shoal_proto::{
-    auth::Millis,
+    Millis,
     service::{DesiredState, Task, TaskEvent, TaskState},
     wire::TaskReport,
 };

@@ -1,4 +1,7 @@
-use shoal_proto::auth::{ApiToken, Millis, Role};
+use shoal_proto::{
+    Millis,
+    auth::{ApiToken, Role},
+};
 use sqlx::{Row, any::AnyRow};
 
 use super::{Store, StoreError, now_millis};

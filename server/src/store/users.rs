@@ -1,4 +1,7 @@
-use shoal_proto::auth::{Millis, Role, User};
+use shoal_proto::{
+    Millis,
+    auth::{Role, User},
+};
 use sqlx::{Row, any::AnyRow};
 
 use super::{Store, StoreError, now_millis};

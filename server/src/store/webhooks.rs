@@ -1,5 +1,5 @@
 use shoal_proto::{
-    auth::Millis,
+    Millis,
     webhook::{Delivery, Outcome, Webhook},
 };
 use sqlx::{Row, any::AnyRow};

@@ -7,7 +7,7 @@
 use std::{collections::BTreeMap, str::FromStr};
 
 use shoal_proto::{
-    auth::FieldError,
+    FieldError,
     service::{
         ByteSize, Duration, FailureAction, HealthCheck, Mode, PortConfig, Probe, ProbeKind, Protocol,
         PublishMode, PullPolicy, RegistryAuth, ResourceRequirements, Resources, RestartCondition,

@@ -4,7 +4,7 @@
 
 use leptos::prelude::*;
 use shoal_proto::{
-    auth::FieldError,
+    FieldError,
     service::{FailureAction, Mode, Protocol, PublishMode, PullPolicy, RestartCondition, UpdateOrder},
 };
 

@@ -4,7 +4,7 @@
 
 use leptos::{ev::SubmitEvent, prelude::*, reactive::computed::create_slice};
 use shoal_proto::{
-    auth::FieldError,
+    FieldError,
     service::{Mode, ServiceSpec},
 };
 

@@ -2,7 +2,7 @@
 
 use leptos::{ev::SubmitEvent, prelude::*};
 use shoal_proto::{
-    auth::FieldError,
+    FieldError,
     webhook::{NewWebhook, check_pattern, check_webhook_name, default_pattern},
 };
 
