@@ -61,6 +61,93 @@ async fn logout_ends_the_session_on_the_server() {
     assert_eq!(me_status(&server, &cookie).await, StatusCode::UNAUTHORIZED);
 }
 
+/// Opens the event stream with `auth` and returns a task that reads it to
+/// its end and reports how long that took.
+async fn stream_end(
+    server: &TestServer,
+    auth: (&'static str, String),
+) -> tokio::task::JoinHandle<std::time::Duration> {
+    let mut response = Client::new()
+        .get(server.url("/api/v1/events"))
+        .header(auth.0, auth.1)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    tokio::spawn(async move {
+        let opened = std::time::Instant::now();
+        while let Ok(Some(_)) = response.chunk().await {}
+        opened.elapsed()
+    })
+}
+
+#[tokio::test]
+async fn the_event_stream_ends_within_seconds_of_logout_a_disable_or_a_revoked_token() {
+    let server = TestServer::start().await;
+    server.user("root", Role::Admin).await;
+    let admin = server.login("root").await;
+    let limit = std::time::Duration::from_secs(10);
+    // A caller who still stands keeps listening throughout.
+    let kept = stream_end(&server, ("cookie", server.session_cookie("root").await)).await;
+
+    server.user("alice", Role::Viewer).await;
+    let cookie = server.session_cookie("alice").await;
+    let ended = stream_end(&server, ("cookie", cookie.clone())).await;
+    Client::new()
+        .delete(server.url("/api/v1/session"))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap();
+    let took = tokio::time::timeout(limit, ended)
+        .await
+        .expect("the stream ends after logout");
+    assert!(took.unwrap() < limit);
+
+    let bob = server.user("bob", Role::Operator).await;
+    let cookie = server.session_cookie("bob").await;
+    let ended = stream_end(&server, ("cookie", cookie)).await;
+    admin
+        .patch(server.url(&format!("/api/v1/users/{bob}")))
+        .json(&json!({ "disabled": true }))
+        .send()
+        .await
+        .unwrap();
+    tokio::time::timeout(limit, ended)
+        .await
+        .expect("the stream ends after a disable")
+        .unwrap();
+
+    let created: Value = admin
+        .post(server.url("/api/v1/tokens"))
+        .json(&json!({ "name": "watcher", "role": "viewer" }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let secret = created["secret"].as_str().unwrap().to_owned();
+    let ended = stream_end(&server, ("authorization", format!("Bearer {secret}"))).await;
+    let id = created["token"]["id"].as_str().unwrap();
+    let revoked = admin
+        .delete(server.url(&format!("/api/v1/tokens/{id}")))
+        .send()
+        .await
+        .unwrap();
+    assert!(revoked.status().is_success());
+    tokio::time::timeout(limit, ended)
+        .await
+        .expect("the stream ends after a revoke")
+        .unwrap();
+
+    tokio::time::sleep(std::time::Duration::from_secs(5)).await;
+    assert!(
+        !kept.is_finished(),
+        "the admin's stream was ended though nothing changed for them"
+    );
+}
+
 #[tokio::test]
 async fn sessions_of_disabled_deleted_or_reset_users_end_at_once() {
     let server = TestServer::start().await;

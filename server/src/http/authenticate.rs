@@ -108,3 +108,48 @@ async fn token_actor(ctx: &Ctx, bearer: &str) -> Result<Actor, AppError> {
         account: Some(user),
     })
 }
+
+/// Whether the caller that opened a long-lived request (the event stream)
+/// still stands: the session not logged out, the user not deleted, disabled,
+/// re-keyed or given another role; the token not revoked or expired.
+pub async fn still_valid(ctx: &Ctx, caller: &Caller) -> bool {
+    let Some(actor) = &caller.actor else {
+        return false;
+    };
+    let Ok(Some(user)) = ctx.store.user_by_id(&actor.user_id).await else {
+        return false;
+    };
+    if user.user.disabled || user.user.role < actor.role {
+        return false;
+    }
+    match actor.kind {
+        ActorKind::ApiToken => {
+            let Some(token_id) = &actor.token_id else {
+                return false;
+            };
+            let now = now_millis();
+            matches!(
+                ctx.store.token_by_id(token_id).await,
+                Ok(Some(record)) if !record.token.revoked && record.token.expires_at.is_none_or(|at| at > now)
+            )
+        }
+        ActorKind::User => {
+            let Some(session) = &caller.session else {
+                return false;
+            };
+            let Some(id) = session.id() else {
+                return false;
+            };
+            let epoch = session
+                .get::<SessionAuth>(SessionAuth::KEY)
+                .await
+                .ok()
+                .flatten()
+                .map(|auth| auth.epoch);
+            epoch == Some(user.session_epoch)
+                && user.user.role == actor.role
+                && matches!(ctx.store.session_exists(&id.to_string()).await, Ok(true))
+        }
+        _ => false,
+    }
+}

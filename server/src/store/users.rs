@@ -148,4 +148,14 @@ impl Store {
         tx.commit().await?;
         Ok(deleted.rows_affected() > 0)
     }
+
+    /// Whether a console session is still stored (not logged out or expired
+    /// away); sessions live in tower-sessions' table of the same database.
+    pub async fn session_exists(&self, id: &str) -> Result<bool, StoreError> {
+        let found: Option<i64> = sqlx::query_scalar("SELECT 1 FROM tower_sessions WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(found.is_some())
+    }
 }

@@ -12,11 +12,31 @@ use futures_util::{Stream, StreamExt};
 use shoal_proto::event::Event;
 use tokio_stream::wrappers::{BroadcastStream, errors::BroadcastStreamRecvError};
 
-use crate::ctx::Ctx;
+use crate::{auth::Caller, ctx::Ctx, http::authenticate::still_valid};
 
 const KEEP_ALIVE: Duration = Duration::from_secs(15);
 
-pub async fn stream(State(ctx): State<Ctx>) -> Sse<impl Stream<Item = Result<SseEvent, Infallible>>> {
+/// How often an open stream checks that its caller may still listen.
+const RECHECK: Duration = Duration::from_secs(2);
+
+/// Runs until the caller no longer stands (logged out, disabled, deleted,
+/// another role, a token revoked or expired): then the stream ends, and a
+/// client that reconnects is asked who it is again.
+pub async fn stream(
+    State(ctx): State<Ctx>,
+    caller: Caller,
+) -> Sse<impl Stream<Item = Result<SseEvent, Infallible>>> {
+    let ended = {
+        let ctx = ctx.clone();
+        async move {
+            loop {
+                tokio::time::sleep(RECHECK).await;
+                if !still_valid(&ctx, &caller).await {
+                    return;
+                }
+            }
+        }
+    };
     let events = BroadcastStream::new(ctx.events.subscribe()).filter_map(|received| async move {
         let event = match received {
             Ok(event) => event,
@@ -31,5 +51,5 @@ pub async fn stream(State(ctx): State<Ctx>) -> Sse<impl Stream<Item = Result<Sse
             }
         }
     });
-    Sse::new(events).keep_alive(KeepAlive::new().interval(KEEP_ALIVE))
+    Sse::new(events.take_until(Box::pin(ended))).keep_alive(KeepAlive::new().interval(KEEP_ALIVE))
 }
