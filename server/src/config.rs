@@ -4,7 +4,10 @@ use std::{net::SocketAddr, path::PathBuf, time::Duration};
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::{auth::session::SessionSettings, presence::Heartbeat};
+use crate::{
+    auth::{proxy::Cidr, session::SessionSettings},
+    presence::Heartbeat,
+};
 
 /// Shoal control plane: serves the web console and the REST API, and keeps the
 /// cluster's state in a database (SQLite in the data directory by default).
@@ -93,6 +96,14 @@ pub struct ServerArgs {
     #[arg(long, env = "SHOAL_SESSION_MAX_LIFETIME", default_value = "12h", value_parser = humantime::parse_duration, value_name = "DURATION")]
     pub session_max_lifetime: Duration,
 
+    /// A reverse proxy in front of the console (an address or a range such
+    /// as 10.0.0.0/8; repeat it or separate with commas). Requests from it
+    /// are taken to come from the address it puts in X-Forwarded-For, for
+    /// login throttling and the audit log; from anywhere else that header is
+    /// ignored.
+    #[arg(long, env = "SHOAL_TRUSTED_PROXY", value_delimiter = ',', value_name = "CIDR")]
+    pub trusted_proxy: Vec<Cidr>,
+
     /// Mark the session cookie Secure. Set this when users reach the console
     /// over HTTPS (e.g. through a TLS-terminating proxy).
     #[arg(long, env = "SHOAL_SECURE_COOKIE")]
@@ -151,6 +162,7 @@ pub struct Config {
     pub database_url: String,
     pub site_root: Option<PathBuf>,
     pub sessions: SessionSettings,
+    pub trusted_proxies: Vec<Cidr>,
     pub agents: AgentSettings,
 }
 
@@ -178,6 +190,7 @@ impl ServerArgs {
                 max_lifetime: self.session_max_lifetime,
                 secure_cookie: self.secure_cookie,
             },
+            trusted_proxies: self.trusted_proxy,
             agents: AgentSettings {
                 listen: self.agent_listen,
                 advertise: self.agent_advertise_addr,
@@ -206,6 +219,7 @@ impl Config {
                 max_lifetime: Duration::from_secs(12 * 3600),
                 secure_cookie: false,
             },
+            trusted_proxies: Vec::new(),
             agents: AgentSettings {
                 listen: SocketAddr::from(([127, 0, 0, 1], 0)),
                 advertise: None,

@@ -7,7 +7,7 @@
 use std::{sync::Arc, time::Instant};
 
 use crate::{
-    auth::{session::SessionSettings, throttle::Throttle},
+    auth::{proxy::Cidr, session::SessionSettings, throttle::Throttle},
     ca::ClusterCa,
     dispatcher::Dispatcher,
     events::EventBus,
@@ -24,6 +24,8 @@ pub struct Ctx {
     pub store: Store,
     pub throttle: Arc<Throttle>,
     pub sessions: SessionSettings,
+    /// Reverse proxies whose X-Forwarded-For is believed.
+    pub trusted_proxies: Arc<[Cidr]>,
     pub cluster_id: Arc<str>,
     pub started: Instant,
     pub ca: Arc<ClusterCa>,

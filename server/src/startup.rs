@@ -148,6 +148,7 @@ async fn open_parts(config: &Config) -> Result<(Ctx, Wakeups), StartupError> {
         store,
         throttle: Arc::new(Throttle::default()),
         sessions: config.sessions,
+        trusted_proxies: config.trusted_proxies.clone().into(),
         cluster_id: cluster_id.into(),
         started: Instant::now(),
         ca: Arc::new(ca),

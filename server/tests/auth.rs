@@ -443,7 +443,9 @@ async fn ten_failures_lock_the_account_with_a_message_that_says_so() {
     let server = TestServer::start().await;
     server.user("alice", Role::Viewer).await;
     let throttle = &server.ctx.throttle;
-    let keys = vec!["user:alice".to_owned()];
+    // Failures count per account and address (issue 14): this test's
+    // requests come from loopback.
+    let keys = vec!["user:alice@127.0.0.1".to_owned()];
     for _ in 0..10 {
         throttle.record_failure(&keys, std::time::Instant::now());
     }
@@ -456,6 +458,74 @@ async fn ten_failures_lock_the_account_with_a_message_that_says_so() {
     let (status, _, message) = error_of(response).await;
     assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
     assert!(message.contains("locked, try again in"), "{message}");
+}
+
+/// Ten wrong logins for `username` claiming to come from `address`.
+async fn fail_ten_times(server: &TestServer, username: &str, address: &str) {
+    for _ in 0..10 {
+        Client::new()
+            .post(server.url("/api/v1/session"))
+            .header("x-forwarded-for", address)
+            .json(&json!({ "username": username, "password": "wrong password!" }))
+            .send()
+            .await
+            .unwrap();
+    }
+}
+
+async fn login_status(server: &TestServer, username: &str, address: &str) -> StatusCode {
+    Client::new()
+        .post(server.url("/api/v1/session"))
+        .header("x-forwarded-for", address)
+        .json(&json!({ "username": username, "password": PASSWORD }))
+        .send()
+        .await
+        .unwrap()
+        .status()
+}
+
+#[tokio::test]
+async fn behind_a_trusted_proxy_an_attacker_cannot_lock_the_admin_out_from_elsewhere() {
+    let server =
+        TestServer::start_with(|config| config.trusted_proxies = vec!["127.0.0.0/8".parse().unwrap()]).await;
+    server.user("root", Role::Admin).await;
+    fail_ten_times(&server, "root", "203.0.113.7").await;
+    assert_eq!(
+        login_status(&server, "root", "203.0.113.7").await,
+        StatusCode::TOO_MANY_REQUESTS,
+        "the attacker's address is locked"
+    );
+    assert_eq!(
+        login_status(&server, "root", "198.51.100.2").await,
+        StatusCode::OK,
+        "the admin, elsewhere, is not"
+    );
+
+    let audit = server
+        .ctx
+        .store
+        .audit_page(&shoal_proto::auth::AuditQuery::default())
+        .await
+        .unwrap();
+    assert!(
+        audit
+            .entries
+            .iter()
+            .any(|e| e.action == "session.login_failed" && e.source.as_deref() == Some("203.0.113.7")),
+        "the audit log names the address the proxy saw"
+    );
+}
+
+#[tokio::test]
+async fn forwarded_for_from_an_untrusted_peer_is_ignored() {
+    let server = TestServer::start().await;
+    server.user("root", Role::Admin).await;
+    fail_ten_times(&server, "root", "203.0.113.7").await;
+    assert_eq!(
+        login_status(&server, "root", "198.51.100.2").await,
+        StatusCode::TOO_MANY_REQUESTS,
+        "without --trusted-proxy every request comes from loopback, whatever it claims"
+    );
 }
 
 #[tokio::test]

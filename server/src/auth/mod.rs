@@ -4,6 +4,7 @@
 
 pub mod origin;
 pub mod password;
+pub mod proxy;
 pub mod secret;
 pub mod session;
 pub mod throttle;

@@ -13,7 +13,7 @@ use axum::{
 use tower_sessions::Session;
 
 use crate::{
-    auth::{Actor, ActorKind, Caller, secret, session::SessionAuth},
+    auth::{Actor, ActorKind, Caller, proxy::client_address, secret, session::SessionAuth},
     ctx::Ctx,
     error::AppError,
     store::now_millis,
@@ -38,9 +38,14 @@ pub async fn caller(
     };
     match actor {
         Ok(actor) => {
+            let forwarded = request
+                .headers()
+                .get("x-forwarded-for")
+                .and_then(|value| value.to_str().ok());
+            let source = client_address(peer.ip(), forwarded, &ctx.trusted_proxies);
             request.extensions_mut().insert(Caller {
                 actor,
-                source: Some(peer.ip()),
+                source: Some(source),
                 session: Some(session),
             });
             next.run(request).await

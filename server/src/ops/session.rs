@@ -164,12 +164,14 @@ pub fn me_of(record: UserRecord, via: &str) -> Me {
     }
 }
 
+/// Failures count per account and address together, and per address: an
+/// attacker elsewhere cannot lock a user out, and one address cannot try
+/// many accounts.
 fn throttle_keys(username: &str, caller: &Caller) -> Vec<String> {
-    let mut keys = vec![format!("user:{username}")];
-    if let Some(ip) = caller.source {
-        keys.push(format!("ip:{ip}"));
+    match caller.source {
+        Some(ip) => vec![format!("user:{username}@{ip}"), format!("ip:{ip}")],
+        None => vec![format!("user:{username}")],
     }
-    keys
 }
 
 fn round_secs(wait: std::time::Duration) -> std::time::Duration {

@@ -36,7 +36,7 @@ pub const LIMIT: Duration = Duration::from_secs(60);
 /// Where the cluster's server runs.
 pub enum Server {
     /// In the test's process: quick to start, its context at hand.
-    InProcess(TestServer),
+    InProcess(Box<TestServer>),
     /// The `shoal-server` binary, which a test can SIGKILL and start again.
     Process(ServerProcess),
 }
@@ -76,7 +76,7 @@ impl Cluster {
         })
         .await;
         server.user("admin", Role::Admin).await;
-        Self::around(Server::InProcess(server), tempfile::tempdir().unwrap()).await
+        Self::around(Server::InProcess(Box::new(server)), tempfile::tempdir().unwrap()).await
     }
 
     /// An in-process cluster of three workers running `spec`, every task
