@@ -63,8 +63,41 @@ pub enum PayloadError {
     Invalid(String),
 }
 
-/// `github_event` is the `X-GitHub-Event` header, when present.
+/// `github_event` is the `X-GitHub-Event` header, when present. Every
+/// format's tags are held to Docker's tag grammar, so nothing else (a
+/// digest, a path) rides past a webhook's allow-pattern inside a tag.
 pub fn parse(body: &[u8], github_event: Option<&str>) -> Result<Payload, PayloadError> {
+    let mut payload = parse_format(body, github_event)?;
+    let (valid, invalid): (Vec<Push>, Vec<Push>) =
+        payload.pushes.into_iter().partition(|push| is_tag(&push.tag));
+    payload.pushes = valid;
+    if let Some(push) = invalid.first() {
+        if payload.pushes.is_empty() && !payload.format.is_broadcast() {
+            return Err(PayloadError::Invalid(format!(
+                "{:?} is not a tag: a tag is up to 128 letters, digits, '_', '.' and '-', not starting with '.' or '-'",
+                push.tag
+            )));
+        }
+        let n = invalid.len();
+        payload.skipped.push(format!(
+            "{n} push{} with an invalid tag",
+            if n == 1 { "" } else { "es" }
+        ));
+    }
+    Ok(payload)
+}
+
+/// Docker's tag grammar: `[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}`.
+fn is_tag(tag: &str) -> bool {
+    let mut chars = tag.chars();
+    chars
+        .next()
+        .is_some_and(|first| first.is_ascii_alphanumeric() || first == '_')
+        && tag.len() <= 128
+        && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))
+}
+
+fn parse_format(body: &[u8], github_event: Option<&str>) -> Result<Payload, PayloadError> {
     let value: Value = serde_json::from_slice(body).map_err(|e| PayloadError::NotJson(e.to_string()))?;
     let object = value.as_object().ok_or(PayloadError::Unknown)?;
     if let Some(event) = github_event {
@@ -111,7 +144,7 @@ fn generic(value: &Value) -> Result<Payload, PayloadError> {
             }
         }
         (None, Some(tag)) => {
-            if tag.contains(['/', ':', '@']) || tag.chars().any(char::is_whitespace) {
+            if tag.contains(['/', ':']) {
                 return Err(PayloadError::Invalid(format!(
                     "\"tag\" is a tag alone, like v2, not {tag:?}; to name the repository too send \"image\""
                 )));
@@ -293,6 +326,32 @@ mod tests {
             let error = parse(body.to_string().as_bytes(), None).unwrap_err();
             assert!(error.to_string().contains(says), "{body}: {error}");
         }
+    }
+
+    #[test]
+    fn tags_in_every_format_follow_dockers_grammar_so_no_digest_rides_inside_one() {
+        let refused = |body: Value| match parse(body.to_string().as_bytes(), None) {
+            Err(PayloadError::Invalid(message)) => message,
+            other => panic!("{body}: {other:?}"),
+        };
+        assert!(refused(json!({ "tag": "-rc1" })).contains("not a tag"));
+        let hub =
+            json!({ "repository": { "repo_name": "team/web" }, "push_data": { "tag": "v7@sha256:ab" } });
+        assert!(refused(hub).contains("not a tag"));
+        let envelope = json!({ "events": [
+            { "id": "e1", "action": "push", "target": { "repository": "web", "tag": "v2@sha256:ab" } },
+            { "id": "e2", "action": "push", "target": { "repository": "web", "tag": "v3" } },
+        ] });
+        let payload = parsed(envelope);
+        assert_eq!(payload.pushes, [push(Some("web"), "v3", Some("e2"))]);
+        assert_eq!(payload.skipped, ["1 push with an invalid tag"]);
+        assert!(
+            is_tag("v1.2.3_rc-1")
+                && is_tag("_x")
+                && !is_tag("-x")
+                && !is_tag(".x")
+                && !is_tag(&"a".repeat(129))
+        );
     }
 
     #[test]
