@@ -4,7 +4,7 @@
 
 use std::{
     collections::HashMap,
-    sync::Mutex,
+    sync::{Mutex, MutexGuard},
     time::{Duration, Instant},
 };
 
@@ -67,9 +67,16 @@ impl Throttle {
         }
     }
 
+    fn records(&self) -> MutexGuard<'_, HashMap<String, Record>> {
+        self.records.lock().expect("throttle lock")
+    }
+
     /// The strictest verdict over all keys (e.g. the account and the address).
     pub fn check(&self, keys: &[String], now: Instant) -> Verdict {
-        let records = self.records.lock().expect("throttle lock");
+        self.verdict_of(&self.records(), keys, now)
+    }
+
+    fn verdict_of(&self, records: &HashMap<String, Record>, keys: &[String], now: Instant) -> Verdict {
         keys.iter()
             .filter_map(|key| records.get(key))
             .map(|record| self.verdict(record, now))
@@ -86,16 +93,18 @@ impl Throttle {
     /// pass the throttle together. A success clears the count
     /// ([`Throttle::record_success`]).
     pub fn attempt(&self, keys: &[String], now: Instant) -> Verdict {
-        let verdict = self.check(keys, now);
+        // One lock for both, so no other attempt slips in between.
+        let mut records = self.records();
+        let verdict = self.verdict_of(&records, keys, now);
         if verdict == Verdict::Allowed {
-            self.record_failure(keys, now);
+            self.count_failure(&mut records, keys, now);
         }
         verdict
     }
 
     /// Whether a refusal now should be audited: once per key per minute.
     pub fn report_refusal(&self, keys: &[String], now: Instant) -> bool {
-        let mut records = self.records.lock().expect("throttle lock");
+        let mut records = self.records();
         let recent = keys.iter().filter_map(|key| records.get(key)).any(|record| {
             record
                 .refusal_reported
@@ -112,7 +121,10 @@ impl Throttle {
     }
 
     pub fn record_failure(&self, keys: &[String], now: Instant) {
-        let mut records = self.records.lock().expect("throttle lock");
+        self.count_failure(&mut self.records(), keys, now);
+    }
+
+    fn count_failure(&self, records: &mut HashMap<String, Record>, keys: &[String], now: Instant) {
         for key in keys {
             let record = records.entry(key.clone()).or_insert(Record {
                 failures: 0,
@@ -131,7 +143,7 @@ impl Throttle {
     }
 
     pub fn record_success(&self, keys: &[String]) {
-        let mut records = self.records.lock().expect("throttle lock");
+        let mut records = self.records();
         for key in keys {
             records.remove(key);
         }
