@@ -179,11 +179,10 @@ async fn sessions_of_disabled_deleted_or_reset_users_end_at_once() {
     }
 }
 
-#[tokio::test]
-async fn sessions_survive_a_server_restart() {
-    let data = tempfile::tempdir().unwrap();
-    let config = || shoal_server::config::Config::for_data_dir(data.path().to_path_buf());
-    let app = shoal_server::startup::Application::build(config()).await.unwrap();
+/// Starts a server on `config`, logs a new viewer "alice" in, stops the
+/// server, and returns her session's `Cookie` header value.
+async fn log_in_then_stop(config: shoal_server::config::Config) -> String {
+    let app = shoal_server::startup::Application::build(config).await.unwrap();
     let base = format!("http://{}", app.local_addr());
     shoal_server::ops::users::insert(&app.context(), "alice", PASSWORD.into(), Role::Viewer)
         .await
@@ -198,6 +197,7 @@ async fn sessions_survive_a_server_restart() {
         .send()
         .await
         .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
     let cookie = response.headers()["set-cookie"]
         .to_str()
         .unwrap()
@@ -207,6 +207,14 @@ async fn sessions_survive_a_server_restart() {
         .to_owned();
     stop.send(()).unwrap();
     running.await.unwrap().unwrap();
+    cookie
+}
+
+#[tokio::test]
+async fn sessions_survive_a_server_restart() {
+    let data = tempfile::tempdir().unwrap();
+    let config = || shoal_server::config::Config::for_data_dir(data.path().to_path_buf());
+    let cookie = log_in_then_stop(config()).await;
 
     let app = shoal_server::startup::Application::build(config()).await.unwrap();
     let base = format!("http://{}", app.local_addr());
@@ -224,24 +232,7 @@ async fn sessions_survive_a_server_restart() {
 async fn expired_sessions_are_deleted_from_the_database() {
     let data = tempfile::tempdir().unwrap();
     let config = || shoal_server::config::Config::for_data_dir(data.path().to_path_buf());
-    let app = shoal_server::startup::Application::build(config()).await.unwrap();
-    let base = format!("http://{}", app.local_addr());
-    shoal_server::ops::users::insert(&app.context(), "alice", PASSWORD.into(), Role::Viewer)
-        .await
-        .unwrap();
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let running = tokio::spawn(app.run_until_stopped(async move {
-        let _ = stopped.await;
-    }));
-    let response = Client::new()
-        .post(format!("{base}/api/v1/session"))
-        .json(&json!({ "username": "alice", "password": PASSWORD }))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), StatusCode::OK);
-    stop.send(()).unwrap();
-    running.await.unwrap().unwrap();
+    log_in_then_stop(config()).await;
 
     let database = data.path().join("shoal.db");
     let db = sqlx::SqlitePool::connect(&format!("sqlite://{}", database.display()))
