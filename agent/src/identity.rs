@@ -10,13 +10,14 @@
 use std::{
     fs,
     io::{self, Write},
-    net::{IpAddr, Ipv4Addr, SocketAddr},
+    net::{IpAddr, Ipv4Addr},
     os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt},
     path::{Path, PathBuf},
 };
 
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, pem::PemObject};
 use serde::{Deserialize, Serialize};
+use shoal_proto::wire::address_ip;
 
 use crate::error::Error;
 
@@ -43,17 +44,9 @@ impl NodeMeta {
     pub fn host_ip(&self) -> IpAddr {
         self.advertise_addr
             .as_deref()
-            .and_then(ip_literal)
+            .and_then(address_ip)
             .unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED))
     }
-}
-
-/// `10.0.0.5`, `10.0.0.5:8302`, `fd00::1`, `[fd00::1]` or `[fd00::1]:8302`.
-fn ip_literal(addr: &str) -> Option<IpAddr> {
-    addr.parse()
-        .ok()
-        .or_else(|| addr.parse::<SocketAddr>().ok().map(|socket| socket.ip()))
-        .or_else(|| addr.strip_prefix('[')?.strip_suffix(']')?.parse().ok())
 }
 
 #[derive(Clone, Debug)]

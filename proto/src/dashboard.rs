@@ -225,6 +225,7 @@ mod tests {
             role: NodeRole::Worker,
             availability,
             labels: BTreeMap::new(),
+            engine_labels: BTreeMap::new(),
             status,
             address: "127.0.0.1".into(),
             platform: Platform::default(),

@@ -91,10 +91,19 @@ pub struct Node {
     pub hostname: String,
     pub role: NodeRole,
     pub availability: Availability,
+    /// The operator's labels (`PATCH /api/v1/nodes/{id}`): what
+    /// `node.labels.*` constraints and spread preferences read.
     pub labels: BTreeMap<String, String>,
+    /// What the node said about itself when it joined (`shoal-agent join
+    /// --label`), read by `engine.labels.*` constraints. The node picks
+    /// them, so they cannot keep a service off a node that wants it.
+    #[serde(default)]
+    pub engine_labels: BTreeMap<String, String>,
     pub status: NodeStatus,
-    /// Where the node can be reached: the address it asked to be known by, or
-    /// the address its connection came from.
+    /// Where the node can be reached: the address it asked to be known by
+    /// when it joined, or the address its join connection came from. Fixed
+    /// from then on, since the mesh sends other nodes' traffic there; an
+    /// admin changes it (`PATCH`, `address`).
     pub address: String,
     pub platform: Platform,
     pub resources: Resources,
@@ -113,6 +122,10 @@ pub struct NodeChange {
     pub availability: Option<Availability>,
     #[serde(default)]
     pub labels: Option<LabelsPatch>,
+    /// The IP address other nodes reach this one at, an admin's call: a
+    /// node's address is otherwise fixed when it joins.
+    #[serde(default)]
+    pub address: Option<String>,
 }
 
 /// Labels to set (adding or overwriting) and to remove.

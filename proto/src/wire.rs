@@ -314,6 +314,19 @@ pub fn check_address(addr: &str) -> Result<(), FieldError> {
     Ok(())
 }
 
+/// The IP address in a node address: `10.0.0.5`, `10.0.0.5:8302`,
+/// `fd00::1`, `[fd00::1]` or `[fd00::1]:8302`; `None` for a host name.
+pub fn address_ip(addr: &str) -> Option<std::net::IpAddr> {
+    addr.parse()
+        .ok()
+        .or_else(|| {
+            addr.parse::<std::net::SocketAddr>()
+                .ok()
+                .map(|socket| socket.ip())
+        })
+        .or_else(|| addr.strip_prefix('[')?.strip_suffix(']')?.parse().ok())
+}
+
 /// A joined node's identity: its id and the client certificate the cluster
 /// CA issued for the key the agent generated.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

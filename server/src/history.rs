@@ -333,6 +333,7 @@ mod tests {
             role: NodeRole::Worker,
             availability: Availability::Active,
             labels: BTreeMap::new(),
+            engine_labels: BTreeMap::new(),
             status,
             address: "10.0.0.1".into(),
             platform: Platform::default(),

@@ -68,6 +68,7 @@ fn node(status: NodeStatus) -> Node {
         role: NodeRole::Worker,
         availability: Availability::Active,
         labels: BTreeMap::new(),
+        engine_labels: BTreeMap::new(),
         status,
         address: "127.0.0.9".into(),
         platform: Platform::default(),

@@ -306,13 +306,15 @@ async fn operators_drain_and_label_nodes_and_admins_change_roles() {
     let _agent = Agent::join(dir.path(), &addr(&server), &token, "labelled", &extra);
     let node = node_in_status(&server, &admin, "labelled", NodeStatus::Ready, START).await;
     assert_eq!(node.role, NodeRole::Manager);
-    assert_eq!(node.labels.get("zone").map(String::as_str), Some("a"));
+    // What the node said about itself is kept apart from operator labels.
+    assert_eq!(node.engine_labels.get("zone").map(String::as_str), Some("a"));
+    assert!(node.labels.is_empty(), "{:?}", node.labels);
     assert_eq!(node.address, "10.1.2.3");
     let url = server.url(&format!("/api/v1/nodes/{}", node.id));
 
     let response = operator
         .patch(&url)
-        .json(&json!({ "availability": "drain", "labels": { "add": { "disk": "ssd" }, "remove": ["old"] } }))
+        .json(&json!({ "availability": "drain", "labels": { "add": { "disk": "ssd", "zone": "b" }, "remove": ["old"] } }))
         .send()
         .await
         .unwrap();
@@ -321,9 +323,32 @@ async fn operators_drain_and_label_nodes_and_admins_change_roles() {
     assert_eq!(changed.availability.as_str(), "drain");
     assert_eq!(
         changed.labels.into_iter().collect::<Vec<_>>(),
-        [("disk".into(), "ssd".into()), ("zone".into(), "a".into())]
+        [("disk".into(), "ssd".into()), ("zone".into(), "b".into())]
     );
+    assert_eq!(changed.engine_labels, node.engine_labels);
     assert_eq!(changed.status, NodeStatus::Ready);
+
+    // The address the mesh uses is an admin's to change, and only to an IP.
+    let move_to = |address: &str| json!({ "address": address });
+    let response = operator
+        .patch(&url)
+        .json(&move_to("10.9.9.9"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+    let (status, _, message) =
+        error_of(admin.patch(&url).json(&move_to("node.lan")).send().await.unwrap()).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(message.starts_with("address: "), "{message}");
+    let response = admin
+        .patch(&url)
+        .json(&move_to("[fd00::9]"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(response.json::<Node>().await.unwrap().address, "fd00::9");
 
     let (status, _, message) = error_of(
         operator
@@ -355,11 +380,21 @@ async fn operators_drain_and_label_nodes_and_admins_change_roles() {
     assert_eq!(response.json::<Node>().await.unwrap().role, NodeRole::Worker);
 
     let audit = audit_actions(&server, &admin).await;
-    let update = audit.iter().find(|e| e["action"] == "node.update").unwrap();
-    assert_eq!(update["actor_name"], "operator");
+    let update = |field: &str| {
+        audit
+            .iter()
+            .find(|e| e["action"] == "node.update" && !e["detail"][field].is_null())
+            .unwrap_or_else(|| panic!("no node.update of {field} in {audit:?}"))
+    };
+    assert_eq!(update("availability")["actor_name"], "operator");
     assert_eq!(
-        update["detail"]["availability"],
+        update("availability")["detail"]["availability"],
         json!({ "from": "active", "to": "drain" })
+    );
+    assert_eq!(update("address")["actor_name"], "admin");
+    assert_eq!(
+        update("address")["detail"]["address"],
+        json!({ "from": "10.1.2.3", "to": "fd00::9" })
     );
     let role = audit.iter().find(|e| e["action"] == "node.role").unwrap();
     assert_eq!(
@@ -481,4 +516,122 @@ async fn a_data_dir_that_already_joined_is_not_joined_twice() {
 fn file_mode(path: &Path) -> u32 {
     use std::os::unix::fs::PermissionsExt;
     std::fs::metadata(path).unwrap().permissions().mode()
+}
+
+#[tokio::test]
+async fn a_node_that_labels_itself_gets_no_task_of_a_service_constrained_to_an_operator_label() {
+    let (server, admin) = server().await;
+    server.user("operator", Role::Operator).await;
+    let operator = server.login("operator").await;
+    let token = join_tokens(&server, &admin).await.worker.token;
+    let dir = tempfile::tempdir().unwrap();
+    let _agent = Agent::join(
+        dir.path(),
+        &addr(&server),
+        &token,
+        "sneaky",
+        &["--label", "tier=secure"],
+    );
+    let node = node_in_status(&server, &admin, "sneaky", NodeStatus::Ready, START).await;
+    // Never pulled, never found: only where the task is placed matters here.
+    let spec = json!({
+        "name": "vault", "image": "shoal-test-absent:1", "pull_policy": "never", "replicas": 1,
+        "constraints": ["node.labels.tier==secure"],
+    });
+    let response = operator
+        .post(server.url("/api/v1/services"))
+        .json(&spec)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        response.status(),
+        StatusCode::CREATED,
+        "{}",
+        response.text().await.unwrap()
+    );
+    let tasks = || async {
+        let response = admin
+            .get(server.url("/api/v1/tasks?service=vault"))
+            .send()
+            .await
+            .unwrap();
+        response.json::<Vec<Value>>().await.unwrap()
+    };
+    let pending = eventually("the task to wait for a node", START, || async {
+        tasks()
+            .await
+            .into_iter()
+            .find(|t| t["state"] == "pending" && t["node_id"].is_null())
+    })
+    .await;
+    assert!(
+        pending["message"]
+            .as_str()
+            .unwrap()
+            .contains("node.labels.tier==secure"),
+        "{pending}"
+    );
+    assert!(tasks().await.iter().all(|t| t["node_id"] != node.id.as_str()));
+
+    // The operator's label is what places it.
+    let response = operator
+        .patch(server.url(&format!("/api/v1/nodes/{}", node.id)))
+        .json(&json!({ "labels": { "add": { "tier": "secure" } } }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    eventually("the task to be placed on the labelled node", START, || async {
+        tasks()
+            .await
+            .into_iter()
+            .find(|t| t["node_id"] == node.id.as_str())
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_node_cannot_join_under_the_hostname_of_another() {
+    let (server, admin) = server().await;
+    let token = join_tokens(&server, &admin).await.worker.token;
+    let first_dir = tempfile::tempdir().unwrap();
+    let _first = Agent::join(first_dir.path(), &addr(&server), &token, "db-1", &[]);
+    let first = node_in_status(&server, &admin, "db-1", NodeStatus::Ready, START).await;
+    let second_dir = tempfile::tempdir().unwrap();
+    let mut second = Agent::join(second_dir.path(), &addr(&server), &token, "DB-1", &[]);
+    assert_exits_refused(
+        &mut second,
+        &format!("a node named db-1 already exists (id {})", first.id),
+    )
+    .await;
+    assert_eq!(nodes(&server, &admin).await.len(), 1);
+}
+
+#[tokio::test]
+async fn a_node_that_reports_another_name_or_address_keeps_the_ones_it_joined_with() {
+    let (server, admin) = server().await;
+    let token = join_tokens(&server, &admin).await.worker.token;
+    let dir = tempfile::tempdir().unwrap();
+    let mut agent = Agent::join(
+        dir.path(),
+        &addr(&server),
+        &token,
+        "honest",
+        &["--advertise-addr", "127.0.0.5"],
+    );
+    let joined = node_in_status(&server, &admin, "honest", NodeStatus::Ready, START).await;
+    agent.kill();
+    node_in_status(&server, &admin, "honest", NodeStatus::Down, START).await;
+    // The node's own record of itself, rewritten as a compromised host would.
+    let meta_path = agent.data_dir.join("node.json");
+    let mut meta: Value = serde_json::from_str(&std::fs::read_to_string(&meta_path).unwrap()).unwrap();
+    meta["hostname"] = json!("db-1");
+    meta["advertise_addr"] = json!("169.254.169.254");
+    std::fs::write(&meta_path, meta.to_string()).unwrap();
+    let data_dir = agent.data_dir.clone();
+    let _again = Agent::run(dir.path(), &data_dir, "honest");
+    let back = node_in_status(&server, &admin, "honest", NodeStatus::Ready, START).await;
+    assert_eq!(back.id, joined.id);
+    assert_eq!(back.address, "127.0.0.5");
 }

@@ -197,6 +197,11 @@ fn NodeRow(
     let hidden = move || !filters.lets_through(&key);
     let editable = role >= Role::Operator;
     let labels = view! { <NodeLabels node=node.clone() editable update /> };
+    let address = if role >= Role::Admin {
+        view! { <NodeAddress id=id.clone() address=node.address.clone() update /> }.into_any()
+    } else {
+        view! { <span class="node-address">{node.address.clone()}</span> }.into_any()
+    };
     let node_role = if role >= Role::Admin {
         let id = id.clone();
         view! {
@@ -229,7 +234,7 @@ fn NodeRow(
                     if let Ok(availability) = event_target_value(&ev).parse::<Availability>() {
                         update.dispatch(UpdateNode {
                             id: id.clone(),
-                            change: NodeChange { availability: Some(availability), labels: None },
+                            change: NodeChange { availability: Some(availability), ..NodeChange::default() },
                         });
                     }
                 }
@@ -267,7 +272,7 @@ fn NodeRow(
         <tr data-node=node.hostname.clone() data-status=status.as_str() hidden=hidden>
             <td data-label="Hostname">
                 <strong>{node.hostname.clone()}</strong>
-                <div class="muted small node-ids"><code>{node.id.clone()}</code>" · "{node.address.clone()}</div>
+                <div class="muted small node-ids"><code>{node.id.clone()}</code>" · "{address}</div>
             </td>
             <td data-label="Status">
                 <span class=format!("badge node-status status-{}", status.as_str())>{status.as_str()}</span>
@@ -293,7 +298,39 @@ fn NodeRow(
     }
 }
 
+/// A node's address, which an admin can change: it is fixed at join, and
+/// the mesh sends other nodes' traffic there.
+#[component]
+fn NodeAddress(id: String, address: String, update: ServerAction<UpdateNode>) -> impl IntoView {
+    let draft = RwSignal::new(address.clone());
+    let submit = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        update.dispatch(UpdateNode {
+            id: id.clone(),
+            change: NodeChange {
+                address: Some(draft.get()),
+                ..NodeChange::default()
+            },
+        });
+    };
+    view! {
+        <details class="node-address">
+            <summary title="Change the address other nodes reach this one at">{address}</summary>
+            <form class="node-address-form" on:submit=submit>
+                <input
+                    class="node-address-input"
+                    aria-label="Node address"
+                    prop:value=move || draft.get()
+                    on:input=move |ev| draft.set(event_target_value(&ev))
+                />
+                <button type="submit" class="button small secondary">"Set"</button>
+            </form>
+        </details>
+    }
+}
+
 /// A node's labels; operators remove one with its ×, or add `key=value`.
+/// The labels the node reported itself follow, read-only.
 #[component]
 fn NodeLabels(node: Node, editable: bool, update: ServerAction<UpdateNode>) -> impl IntoView {
     let id = StoredValue::new(node.id.clone());
@@ -301,8 +338,8 @@ fn NodeLabels(node: Node, editable: bool, update: ServerAction<UpdateNode>) -> i
         update.dispatch(UpdateNode {
             id: id.get_value(),
             change: NodeChange {
-                availability: None,
                 labels: Some(labels),
+                ..NodeChange::default()
             },
         });
     };
@@ -349,8 +386,23 @@ fn NodeLabels(node: Node, editable: bool, update: ServerAction<UpdateNode>) -> i
             _ => hint.set(Some("write a label as key=value, e.g. zone=a".into())),
         }
     };
+    let reported = node
+        .engine_labels
+        .into_iter()
+        .map(|(key, value)| {
+            view! {
+                <span
+                    class="label-chip engine-label"
+                    title="Reported by the node when it joined; constraints read it as engine.labels.KEY"
+                >
+                    {format!("{key}={value}")}
+                </span>
+            }
+        })
+        .collect_view();
     view! {
         {chips}
+        {reported}
         {editable.then(|| view! {
             <form class="label-add" on:submit=move |ev| { ev.prevent_default(); add(); }>
                 <input

@@ -4,6 +4,11 @@
 //! Matching follows Swarm: values compare case-insensitively, and a node
 //! without a label has the empty value for it, so `node.labels.K!=v` holds on
 //! such a node while `node.labels.K==v` does not.
+//!
+//! `node.labels.*` are the operator's labels; `engine.labels.*` are the ones
+//! a node reported about itself when it joined. A node chooses its own
+//! engine labels, so only operator labels can keep a service off a node
+//! that wants it (Swarm separates them the same way).
 
 use std::fmt;
 
@@ -16,6 +21,7 @@ pub enum ConstraintAttr {
     Hostname,
     Role,
     Label(String),
+    EngineLabel(String),
     PlatformOs,
     PlatformArch,
 }
@@ -33,9 +39,10 @@ pub struct Constraint {
     pub value: String,
 }
 
-const ATTRIBUTES: &str =
-    "node.id, node.hostname, node.role, node.labels.<key>, node.platform.os, node.platform.arch";
+const ATTRIBUTES: &str = "node.id, node.hostname, node.role, node.labels.<key>, engine.labels.<key>, \
+     node.platform.os, node.platform.arch";
 const LABEL_PREFIX: &str = "node.labels.";
+const ENGINE_LABEL_PREFIX: &str = "engine.labels.";
 
 /// Swarm's (and `uname -m`'s) names for the Go architecture names nodes report.
 const ARCH_ALIASES: [(&str, &str); 2] = [("x86_64", "amd64"), ("aarch64", "arm64")];
@@ -83,6 +90,7 @@ impl Constraint {
             ConstraintAttr::Hostname => Some(node.hostname.as_str()),
             ConstraintAttr::Role => Some(node.role.as_str()),
             ConstraintAttr::Label(key) => node.labels.get(key).map(String::as_str),
+            ConstraintAttr::EngineLabel(key) => node.engine_labels.get(key).map(String::as_str),
             ConstraintAttr::PlatformOs => Some(node.platform.os.as_str()),
             ConstraintAttr::PlatformArch => Some(node.platform.arch.as_str()),
         };
@@ -120,31 +128,34 @@ impl ConstraintAttr {
             "node.role" => Self::Role,
             "node.platform.os" => Self::PlatformOs,
             "node.platform.arch" => Self::PlatformArch,
-            _ => match strip_label_prefix(name) {
-                Some(key) => Self::Label(label_key(key, constraint)?),
-                None => {
+            _ => {
+                if let Some(key) = strip_prefix(name, LABEL_PREFIX) {
+                    Self::Label(label_key(key, constraint)?)
+                } else if let Some(key) = strip_prefix(name, ENGINE_LABEL_PREFIX) {
+                    Self::EngineLabel(label_key(key, constraint)?)
+                } else {
                     return Err(format!(
                         "unknown attribute {name:?} in {constraint:?}: use {ATTRIBUTES}"
                     ));
                 }
-            },
+            }
         };
         Ok(attr)
     }
 }
 
-fn strip_label_prefix(name: &str) -> Option<&str> {
-    let prefix = name.get(..LABEL_PREFIX.len())?;
-    prefix
-        .eq_ignore_ascii_case(LABEL_PREFIX)
-        .then(|| &name[LABEL_PREFIX.len()..])
+fn strip_prefix<'a>(name: &'a str, prefix: &str) -> Option<&'a str> {
+    let head = name.get(..prefix.len())?;
+    head.eq_ignore_ascii_case(prefix).then(|| &name[prefix.len()..])
 }
 
 /// Only keys a node can carry are accepted, so a typo cannot make a
 /// constraint that silently never (or always) holds.
 fn label_key(key: &str, raw: &str) -> Result<String, String> {
     if key.is_empty() {
-        return Err(format!("no label key in {raw:?}: write node.labels.<key>"));
+        return Err(format!(
+            "no label key in {raw:?}: write node.labels.<key> or engine.labels.<key>"
+        ));
     }
     check_label_key(key).map_err(|error| format!("{} in {raw:?}", error.message))?;
     Ok(key.to_owned())
@@ -157,6 +168,7 @@ impl fmt::Display for ConstraintAttr {
             Self::Hostname => f.write_str("node.hostname"),
             Self::Role => f.write_str("node.role"),
             Self::Label(key) => write!(f, "{LABEL_PREFIX}{key}"),
+            Self::EngineLabel(key) => write!(f, "{ENGINE_LABEL_PREFIX}{key}"),
             Self::PlatformOs => f.write_str("node.platform.os"),
             Self::PlatformArch => f.write_str("node.platform.arch"),
         }
@@ -199,7 +211,7 @@ impl Preference {
             ));
         }
         let target = target.trim();
-        let key = strip_label_prefix(target)
+        let key = strip_prefix(target, LABEL_PREFIX)
             .ok_or_else(|| format!("cannot spread over {target:?} in {raw:?}: {usage}"))?;
         Ok(Self {
             label: label_key(key, raw)?,
@@ -254,6 +266,7 @@ mod tests {
                 .iter()
                 .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
                 .collect::<BTreeMap<_, _>>(),
+            engine_labels: BTreeMap::from([("tier".to_owned(), "secure".to_owned())]),
             status: NodeStatus::Ready,
             address: "10.0.0.1".into(),
             platform: Platform {
@@ -323,7 +336,7 @@ mod tests {
         assert_eq!(
             error,
             "unknown attribute \"node.colour\" in \"node.colour==red\": use node.id, node.hostname, \
-             node.role, node.labels.<key>, node.platform.os, node.platform.arch"
+             node.role, node.labels.<key>, engine.labels.<key>, node.platform.os, node.platform.arch"
         );
         assert_eq!(
             Constraint::parse("node.role=manager").unwrap_err(),
@@ -396,6 +409,21 @@ mod tests {
         assert!(!holds("node.labels.disk==ssd", &worker));
         // Label keys are case-sensitive.
         assert!(!holds("node.labels.Zone==a", &worker));
+    }
+
+    #[test]
+    fn a_label_the_node_reported_itself_matches_engine_labels_only() {
+        let worker = worker();
+        assert!(holds("engine.labels.tier==secure", &worker));
+        assert!(holds("Engine.Labels.tier==SECURE", &worker));
+        assert!(!holds("node.labels.tier==secure", &worker));
+        assert!(!holds("engine.labels.zone==a", &worker));
+        assert_eq!(
+            Constraint::parse("engine.labels.tier==secure")
+                .unwrap()
+                .to_string(),
+            "engine.labels.tier==secure"
+        );
     }
 
     #[test]

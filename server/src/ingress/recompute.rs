@@ -4,10 +4,11 @@
 
 use std::{
     collections::HashMap,
+    net::IpAddr,
     time::{Duration, Instant},
 };
 
-use shoal_proto::{event::Event, node::NodeStatus};
+use shoal_proto::{event::Event, node::NodeStatus, wire::address_ip};
 
 use super::{
     settle,
@@ -67,13 +68,15 @@ type Computed = (Vec<shoal_proto::wire::IngressPort>, HashMap<String, Duration>)
 
 async fn compute(ctx: &Ctx) -> Result<Computed, StoreError> {
     let services = ctx.store.list_services().await?;
-    let addresses: HashMap<String, String> = ctx
+    // A node known by a name, not an IP, is no backend: the mesh does not
+    // resolve names (docs/ingress.md says to advertise an IP).
+    let addresses: HashMap<String, IpAddr> = ctx
         .store
         .list_nodes()
         .await?
         .into_iter()
         .filter(|r| ctx.presence.status(&r.node.id).0 == NodeStatus::Ready)
-        .map(|r| (r.node.id, r.node.address))
+        .filter_map(|r| Some((r.node.id, address_ip(&r.node.address)?)))
         .collect();
     let mut tasks = Vec::with_capacity(services.len());
     for service in &services {

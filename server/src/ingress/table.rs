@@ -1,7 +1,15 @@
 //! Which tasks each ingress-published port forwards to. Pure: services,
 //! their tasks and the reachable nodes in, the ports with their backends out.
+//!
+//! A node reports the host port Docker mapped for each task, and nothing
+//! else of the backend: the address is the one the node has on record, so a
+//! node can point the mesh only at itself, never at another node, a
+//! loopback or a metadata service.
 
-use std::collections::HashMap;
+use std::{
+    collections::{HashMap, HashSet},
+    net::{IpAddr, SocketAddr},
+};
 
 use shoal_proto::{
     service::{DesiredState, PublishMode, ServiceSpec, TaskState},
@@ -22,7 +30,15 @@ pub struct Published<'a> {
 /// connection: wanted running, running, ready (healthy, or without a
 /// health check) and on a node that is up. A task being stopped is left out
 /// at once: that is what drains it.
-pub fn build(services: &[Published], node_addresses: &HashMap<String, String>) -> Vec<IngressPort> {
+pub fn build(services: &[Published], node_addresses: &HashMap<String, IpAddr>) -> Vec<IngressPort> {
+    // A task "mapped" to a port the mesh itself listens on would send the
+    // mesh's connections back into it, round and round.
+    let mesh_ports: HashSet<u16> = services
+        .iter()
+        .flat_map(|s| &s.spec.ports)
+        .filter(|p| p.mode == PublishMode::Ingress)
+        .filter_map(|p| p.published)
+        .collect();
     let mut ports = Vec::new();
     for service in services {
         for port in &service.spec.ports {
@@ -39,20 +55,17 @@ pub fn build(services: &[Published], node_addresses: &HashMap<String, String>) -
                 })
                 .filter_map(|r| {
                     let node_id = r.task.node_id.as_deref()?;
-                    let node_address = node_addresses.get(node_id)?;
-                    let binding = r
-                        .task
-                        .ports
-                        .iter()
-                        .find(|b| b.target == port.target && b.protocol == port.protocol)?;
+                    let node_ip = *node_addresses.get(node_id)?;
+                    let binding = r.task.ports.iter().find(|b| {
+                        b.target == port.target
+                            && b.protocol == port.protocol
+                            && b.host_port != 0
+                            && !mesh_ports.contains(&b.host_port)
+                    })?;
                     Some(Backend {
                         task_id: r.task.id.clone(),
                         node_id: node_id.to_owned(),
-                        addr: format!(
-                            "{}:{}",
-                            backend_ip(&binding.host_ip, node_address),
-                            binding.host_port
-                        ),
+                        addr: SocketAddr::new(node_ip, binding.host_port).to_string(),
                     })
                 })
                 .collect();
@@ -68,15 +81,6 @@ pub fn build(services: &[Published], node_addresses: &HashMap<String, String>) -
     }
     ports.sort_by_key(|p| (p.published, p.protocol));
     ports
-}
-
-/// The address other nodes reach a container port on: the IP it is bound
-/// to, or the node's own address when it is bound to every interface.
-fn backend_ip<'a>(host_ip: &'a str, node_address: &'a str) -> &'a str {
-    match host_ip {
-        "" | "0.0.0.0" | "::" => node_address.split(':').next().unwrap_or(node_address),
-        specific => specific,
-    }
 }
 
 #[cfg(test)]
@@ -155,10 +159,7 @@ mod tests {
             task("e", "n1", Running, Stop, true, "127.0.0.2"),
             task("f", "gone", Running, Want, true, "127.0.0.9"),
         ];
-        let nodes = HashMap::from([
-            ("n1".to_owned(), "127.0.0.2".to_owned()),
-            ("n2".to_owned(), "10.0.0.3:7946".to_owned()),
-        ]);
+        let nodes = addresses(&[("n1", "127.0.0.2"), ("n2", "10.0.0.3")]);
         let ports = build(
             &[Published {
                 id: "s1",
@@ -177,5 +178,58 @@ mod tests {
             .map(|b| (b.task_id.as_str(), b.addr.as_str()))
             .collect();
         assert_eq!(backends, [("a", "127.0.0.2:32768"), ("b", "10.0.0.3:32768")]);
+    }
+
+    fn addresses(pairs: &[(&str, &str)]) -> HashMap<String, IpAddr> {
+        pairs
+            .iter()
+            .map(|(id, ip)| ((*id).to_owned(), ip.parse().unwrap()))
+            .collect()
+    }
+
+    fn backends_of(tasks: &[TaskRecord], nodes: &HashMap<String, IpAddr>) -> Vec<String> {
+        let spec = spec();
+        let ports = build(
+            &[Published {
+                id: "s1",
+                name: "web",
+                spec: &spec,
+                tasks,
+            }],
+            nodes,
+        );
+        ports[0].backends.iter().map(|b| b.addr.clone()).collect()
+    }
+
+    #[test]
+    fn a_node_cannot_point_the_mesh_anywhere_but_at_itself() {
+        use DesiredState::Running as Want;
+        use TaskState::Running;
+        let nodes = addresses(&[("n1", "10.0.0.2"), ("n2", "10.0.0.3")]);
+        // Whatever address a node reports, its own recorded one is used.
+        for lie in ["169.254.169.254", "127.0.0.1", "10.0.0.3", "::1"] {
+            let tasks = [task("a", "n1", Running, Want, true, lie)];
+            assert_eq!(backends_of(&tasks, &nodes), ["10.0.0.2:32768"], "{lie}");
+        }
+        // A port the mesh listens on, or none at all, is no backend.
+        for port in [18080, 0] {
+            let mut looping = task("a", "n1", Running, Want, true, "0.0.0.0");
+            looping.task.ports[0].host_port = port;
+            assert!(backends_of(&[looping], &nodes).is_empty(), "{port}");
+        }
+    }
+
+    #[test]
+    fn an_ipv6_node_gets_a_bracketed_backend_address() {
+        let nodes = addresses(&[("n1", "fd00::2")]);
+        let tasks = [task(
+            "a",
+            "n1",
+            TaskState::Running,
+            DesiredState::Running,
+            true,
+            "::",
+        )];
+        assert_eq!(backends_of(&tasks, &nodes), ["[fd00::2]:32768"]);
     }
 }

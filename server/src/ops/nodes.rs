@@ -6,13 +6,15 @@ use std::net::IpAddr;
 
 use serde_json::json;
 use shoal_proto::{
+    FieldError,
+    auth::Role,
     node::{Node, NodeChange, NodeStatus, RemoveNode, RoleChange, check_labels},
-    wire::{Inventory, JoinRequest, NodeIdentity, Refusal, RefusalCode},
+    wire::{Inventory, JoinRequest, NodeIdentity, Refusal, RefusalCode, address_ip},
 };
 
 use super::{audit, join_tokens};
 use crate::{
-    auth::{Caller, secret},
+    auth::{Access, Caller, authorize, secret},
     changes::Changes,
     ctx::Ctx,
     error::AppError,
@@ -28,13 +30,20 @@ pub async fn get(ctx: &Ctx, id: &str) -> Result<Node, AppError> {
     find(ctx, id).await.map(|record| views::node(ctx, record.node))
 }
 
-/// Availability and labels: an operator's business.
+/// Availability and labels: an operator's business; the address an admin's.
 pub async fn update(ctx: &Ctx, caller: &Caller, id: &str, change: NodeChange) -> Result<Node, AppError> {
     let before = find(ctx, id).await?.node;
     let availability = change.availability.unwrap_or(before.availability);
     let labels = match &change.labels {
         Some(patch) => patch.apply(&before.labels)?,
         None => before.labels.clone(),
+    };
+    let address = match &change.address {
+        Some(raw) => {
+            authorize(caller, Access::Min(Role::Admin))?;
+            mesh_address(raw)?
+        }
+        None => before.address.clone(),
     };
     let mut changed = serde_json::Map::new();
     if availability != before.availability {
@@ -46,14 +55,30 @@ pub async fn update(ctx: &Ctx, caller: &Caller, id: &str, change: NodeChange) ->
     if labels != before.labels {
         changed.insert("labels".into(), json!({ "from": before.labels, "to": labels }));
     }
+    if address != before.address {
+        changed.insert("address".into(), json!({ "from": before.address, "to": address }));
+    }
     if changed.is_empty() {
         return Ok(views::node(ctx, before));
     }
-    ctx.store.set_node_spec(id, availability, &labels).await?;
+    ctx.store
+        .set_node_spec(id, availability, &labels, &address)
+        .await?;
     changed.insert("hostname".into(), json!(before.hostname));
     audit::record(ctx, caller, "node.update", Some(id), changed.into()).await;
     Changes::new().node_updated(id).tell(ctx).await;
     get(ctx, id).await
+}
+
+/// An address an admin gives a node: an IP literal, since the mesh connects
+/// there and does not resolve names.
+fn mesh_address(raw: &str) -> Result<String, FieldError> {
+    address_ip(raw.trim()).map(|ip| ip.to_canonical().to_string()).ok_or_else(|| {
+        FieldError::new(
+            "address",
+            format!("{raw:?} is not an IP address: give the one other nodes reach this node at, e.g. 10.0.0.5 or fd00::5"),
+        )
+    })
 }
 
 /// Promotion and demotion: an admin's business.
@@ -124,6 +149,15 @@ pub async fn join(ctx: &Ctx, request: JoinRequest, peer: IpAddr) -> Result<NodeI
     let role = join_tokens::admit(ctx, &request.secret).await?;
     request.inventory.check()?;
     check_labels(&request.labels)?;
+    // Constraints name nodes by hostname: a newcomer must not take over a
+    // name, and with it the services pinned there.
+    if let Some(taken) = ctx.store.node_by_hostname(&request.inventory.hostname).await? {
+        return Err(AppError::Conflict(format!(
+            "a node named {} already exists (id {}): remove it first (Nodes page, or DELETE /api/v1/nodes/{}), \
+             or join under another name with --hostname",
+            taken.node.hostname, taken.node.id, taken.node.id
+        )));
+    }
     let id = secret::new_id();
     let signed = ctx.ca.sign_node(&id, &request.csr_pem).map_err(|error| {
         AppError::BadRequest(format!("the certificate signing request is unusable: {error}"))
@@ -134,7 +168,7 @@ pub async fn join(ctx: &Ctx, request: JoinRequest, peer: IpAddr) -> Result<NodeI
         .insert_node(NewNodeRow {
             id: &id,
             role,
-            labels: &request.labels,
+            engine_labels: &request.labels,
             cert_fingerprint: &signed.fingerprint,
             address: &address,
             inventory: &request.inventory,
@@ -145,7 +179,7 @@ pub async fn join(ctx: &Ctx, request: JoinRequest, peer: IpAddr) -> Result<NodeI
     let detail = json!({
         "hostname": record.node.hostname,
         "role": role,
-        "labels": record.node.labels,
+        "engine_labels": record.node.engine_labels,
         "address": address,
     });
     let entry = NewAuditEntry {
@@ -168,7 +202,9 @@ pub async fn join(ctx: &Ctx, request: JoinRequest, peer: IpAddr) -> Result<NodeI
     })
 }
 
-/// Applies the inventory a node reports when it connects.
+/// Applies the inventory a node reports when it connects. Its hostname and
+/// address stay as they were at join: constraints and the mesh rely on
+/// them, and a node must not move either by saying so.
 pub async fn record_inventory(
     ctx: &Ctx,
     id: &str,
@@ -178,9 +214,18 @@ pub async fn record_inventory(
     inventory.check()?;
     let before = find(ctx, id).await?.node;
     let address = inventory.address(peer);
-    let unchanged = before.hostname == inventory.hostname
-        && before.address == address
-        && before.platform.os == inventory.os
+    if before.hostname != inventory.hostname || before.address != address {
+        tracing::warn!(
+            node = id,
+            hostname = %before.hostname,
+            address = %before.address,
+            reported_hostname = %inventory.hostname,
+            reported_address = %address,
+            "a node reports another name or address than it joined with; it keeps its own. To move it, \
+             an admin sets its address (PATCH /api/v1/nodes/{{id}} with \"address\"), or the node joins again"
+        );
+    }
+    let unchanged = before.platform.os == inventory.os
         && before.platform.arch == inventory.arch
         && before.resources.cpus == inventory.cpus
         && before.resources.memory_bytes == inventory.memory_bytes
@@ -189,7 +234,7 @@ pub async fn record_inventory(
     if unchanged {
         return Ok(());
     }
-    ctx.store.set_node_inventory(id, &address, inventory).await?;
+    ctx.store.set_node_inventory(id, inventory).await?;
     Changes::new().node_updated(id).tell(ctx).await;
     Ok(())
 }

@@ -23,6 +23,7 @@ pub fn node(id: &str, role: NodeRole) -> Node {
         role,
         availability: Availability::Active,
         labels: BTreeMap::new(),
+        engine_labels: BTreeMap::new(),
         status: NodeStatus::Ready,
         address: "127.0.0.1".into(),
         platform: Platform {

@@ -27,19 +27,21 @@ pub struct RemovedNode {
 pub struct NewNodeRow<'a> {
     pub id: &'a str,
     pub role: NodeRole,
-    pub labels: &'a BTreeMap<String, String>,
+    /// What the node said about itself; operator labels start empty.
+    pub engine_labels: &'a BTreeMap<String, String>,
     pub cert_fingerprint: &'a str,
     pub address: &'a str,
     pub inventory: &'a Inventory,
 }
 
-const COLUMNS: &str = "id, hostname, role, availability, labels, cert_fingerprint, address, os, arch, \
-     cpus, memory_bytes, engine_version, agent_version, joined_at, last_heartbeat_at";
+const COLUMNS: &str = "id, hostname, role, availability, labels, engine_labels, cert_fingerprint, address, \
+     os, arch, cpus, memory_bytes, engine_version, agent_version, joined_at, last_heartbeat_at";
 
 fn from_row(row: &AnyRow) -> Result<NodeRecord, sqlx::Error> {
     let role: String = row.try_get("role")?;
     let availability: String = row.try_get("availability")?;
     let labels: String = row.try_get("labels")?;
+    let engine_labels: String = row.try_get("engine_labels")?;
     let count = |column: &str| -> Result<u64, sqlx::Error> {
         Ok(u64::try_from(row.try_get::<i64, _>(column)?).unwrap_or_default())
     };
@@ -50,6 +52,7 @@ fn from_row(row: &AnyRow) -> Result<NodeRecord, sqlx::Error> {
             role: role.parse().map_err(decode_error)?,
             availability: availability.parse().map_err(decode_error)?,
             labels: serde_json::from_str(&labels).map_err(decode_error)?,
+            engine_labels: serde_json::from_str(&engine_labels).map_err(decode_error)?,
             status: NodeStatus::Unknown,
             address: row.try_get("address")?,
             platform: Platform {
@@ -77,15 +80,15 @@ impl Store {
     pub async fn insert_node(&self, new: NewNodeRow<'_>) -> Result<NodeRecord, StoreError> {
         let inventory = new.inventory;
         sqlx::query(
-            "INSERT INTO nodes (id, hostname, role, availability, labels, cert_fingerprint, address, os, arch, \
-             cpus, memory_bytes, engine_version, agent_version, joined_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
+            "INSERT INTO nodes (id, hostname, role, availability, labels, engine_labels, cert_fingerprint, \
+             address, os, arch, cpus, memory_bytes, engine_version, agent_version, joined_at) \
+             VALUES ($1, $2, $3, $4, '{}', $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
         )
         .bind(new.id)
         .bind(&inventory.hostname)
         .bind(new.role.as_str())
         .bind(Availability::Active.as_str())
-        .bind(labels_json(new.labels))
+        .bind(labels_json(new.engine_labels))
         .bind(new.cert_fingerprint)
         .bind(new.address)
         .bind(&inventory.os)
@@ -122,6 +125,12 @@ impl Store {
         self.find_one(&sql, id, from_row).await
     }
 
+    /// The node that goes by `hostname`, ignoring case as constraints do.
+    pub async fn node_by_hostname(&self, hostname: &str) -> Result<Option<NodeRecord>, StoreError> {
+        let sql = format!("SELECT {COLUMNS} FROM nodes WHERE lower(hostname) = lower($1)");
+        self.find_one(&sql, hostname, from_row).await
+    }
+
     pub async fn node_by_fingerprint(&self, fingerprint: &str) -> Result<Option<NodeRecord>, StoreError> {
         let sql = format!("SELECT {COLUMNS} FROM nodes WHERE cert_fingerprint = $1");
         self.find_one(&sql, fingerprint, from_row).await
@@ -146,11 +155,13 @@ impl Store {
         id: &str,
         availability: Availability,
         labels: &BTreeMap<String, String>,
+        address: &str,
     ) -> Result<(), StoreError> {
         Ok(
-            sqlx::query("UPDATE nodes SET availability = $1, labels = $2 WHERE id = $3")
+            sqlx::query("UPDATE nodes SET availability = $1, labels = $2, address = $3 WHERE id = $4")
                 .bind(availability.as_str())
                 .bind(labels_json(labels))
+                .bind(address)
                 .bind(id)
                 .execute(&self.pool)
                 .await
@@ -167,18 +178,13 @@ impl Store {
             .map(drop)?)
     }
 
-    pub async fn set_node_inventory(
-        &self,
-        id: &str,
-        address: &str,
-        inventory: &Inventory,
-    ) -> Result<(), StoreError> {
+    /// What a node reports at every connect. Its hostname and address are
+    /// fixed at join and not among them.
+    pub async fn set_node_inventory(&self, id: &str, inventory: &Inventory) -> Result<(), StoreError> {
         Ok(sqlx::query(
-            "UPDATE nodes SET hostname = $1, address = $2, os = $3, arch = $4, cpus = $5, memory_bytes = $6, \
-             engine_version = $7, agent_version = $8 WHERE id = $9",
+            "UPDATE nodes SET os = $1, arch = $2, cpus = $3, memory_bytes = $4, engine_version = $5, \
+             agent_version = $6 WHERE id = $7",
         )
-        .bind(&inventory.hostname)
-        .bind(address)
         .bind(&inventory.os)
         .bind(&inventory.arch)
         .bind(as_bigint(inventory.cpus))
@@ -252,7 +258,7 @@ mod tests {
             .insert_node(NewNodeRow {
                 id: "n1",
                 role: NodeRole::Manager,
-                labels: &labels,
+                engine_labels: &labels,
                 cert_fingerprint: "fp1",
                 address: "10.0.0.1",
                 inventory: &inventory,
@@ -261,18 +267,23 @@ mod tests {
             .unwrap();
         assert_eq!(record.node.role, NodeRole::Manager);
         assert_eq!(record.node.availability, Availability::Active);
-        assert_eq!(record.node.labels, labels);
+        // What the node said about itself is not an operator's label.
+        assert_eq!(record.node.engine_labels, labels);
+        assert!(record.node.labels.is_empty());
         assert_eq!(record.node.resources.memory_bytes, 8 << 30);
+        let by_name = store.node_by_hostname("NODE-1").await.unwrap().unwrap();
+        assert_eq!(by_name.node.id, "n1");
 
         store
-            .set_node_spec("n1", Availability::Drain, &BTreeMap::new())
+            .set_node_spec("n1", Availability::Drain, &labels, "10.0.0.9")
             .await
             .unwrap();
         store.set_node_role("n1", NodeRole::Worker).await.unwrap();
         store.set_node_heartbeat("n1", 1234).await.unwrap();
         let found = store.node_by_fingerprint("fp1").await.unwrap().unwrap();
         assert_eq!(found.node.availability, Availability::Drain);
-        assert!(found.node.labels.is_empty());
+        assert_eq!(found.node.labels, labels);
+        assert_eq!(found.node.address, "10.0.0.9");
         assert_eq!(found.node.role, NodeRole::Worker);
         assert_eq!(found.node.last_heartbeat_at, Some(1234));
 
