@@ -9,7 +9,9 @@ use serde::{Serialize, de::DeserializeOwned};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio_util::codec::{Framed, LengthDelimitedCodec};
 
-use crate::wire::{AgentMessage, DecodeError, MAX_FRAME_BYTES, ServerMessage, decode, encode};
+use crate::wire::{
+    AgentMessage, DecodeError, MAX_FRAME_BYTES, OPENING_FRAME_BYTES, ServerMessage, decode, encode,
+};
 
 /// One end of a connection, receiving `In` and sending `Out`.
 pub struct Frames<S, In, Out> {
@@ -32,8 +34,24 @@ pub enum FrameError {
 
 impl<S: AsyncRead + AsyncWrite + Unpin, In: DeserializeOwned, Out: Serialize> Frames<S, In, Out> {
     pub fn new(stream: S) -> Self {
+        Self::with_limit(stream, MAX_FRAME_BYTES)
+    }
+
+    /// A connection whose peer has not said who it is: frames up to
+    /// [`OPENING_FRAME_BYTES`] until [`Self::identified`]. The codec reserves
+    /// a frame's declared length as soon as it reads it.
+    pub fn opening(stream: S) -> Self {
+        Self::with_limit(stream, OPENING_FRAME_BYTES)
+    }
+
+    /// The peer is known now: frames up to [`MAX_FRAME_BYTES`].
+    pub fn identified(&mut self) {
+        self.inner.codec_mut().set_max_frame_length(MAX_FRAME_BYTES);
+    }
+
+    fn with_limit(stream: S, limit: usize) -> Self {
         let codec = LengthDelimitedCodec::builder()
-            .max_frame_length(MAX_FRAME_BYTES)
+            .max_frame_length(limit)
             .new_codec();
         Self {
             inner: Framed::new(stream, codec),
@@ -92,6 +110,29 @@ mod tests {
         let claimed = u32::try_from(MAX_FRAME_BYTES + 1).unwrap();
         raw.write_all(&claimed.to_be_bytes()).await.unwrap();
         assert!(matches!(server.recv().await, Some(Err(FrameError::Io(_)))));
+    }
+
+    #[tokio::test]
+    async fn an_unidentified_peer_is_held_to_small_frames_until_it_is_known() {
+        use tokio::io::AsyncWriteExt;
+        let claim = |bytes: usize| u32::try_from(bytes).unwrap().to_be_bytes();
+        let (mut raw, server_end) = tokio::io::duplex(64);
+        let mut server = ServerFrames::opening(server_end);
+        raw.write_all(&claim(OPENING_FRAME_BYTES + 1)).await.unwrap();
+        assert!(matches!(server.recv().await, Some(Err(FrameError::Io(_)))));
+
+        let (agent_end, server_end) = tokio::io::duplex(1 << 16);
+        let mut agent = AgentFrames::new(agent_end);
+        let mut server = ServerFrames::opening(server_end);
+        server.identified();
+        let big = AgentMessage::Inventory(crate::wire::Inventory {
+            hostname: "node-1".into(),
+            os: "x".repeat(OPENING_FRAME_BYTES),
+            ..Default::default()
+        });
+        let (sent, received) = tokio::join!(agent.send(&big), server.recv());
+        sent.unwrap();
+        assert_eq!(received.unwrap().unwrap(), big);
     }
 
     #[tokio::test]

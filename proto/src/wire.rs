@@ -43,6 +43,11 @@ pub const PROTOCOL_VERSION: u32 = 1;
 /// hostile peer cannot make the other side allocate much.
 pub const MAX_FRAME_BYTES: usize = 1 << 20;
 
+/// The limit until a peer has identified itself: the largest join (a
+/// certificate request, 64 labels at their longest) fits with room, and
+/// an unknown peer cannot make the server reserve more per connection.
+pub const OPENING_FRAME_BYTES: usize = 64 << 10;
+
 /// The name the gateway's certificate carries and agents verify, whatever
 /// address they dial: agents reach the server through addresses (NAT, load
 /// balancers) that it cannot know, and the pinned cluster CA is what they trust.
@@ -447,6 +452,38 @@ mod tests {
     fn unknown_messages_are_a_decode_error() {
         assert!(decode::<AgentMessage>(br#"{"type":"launch_missiles"}"#).is_err());
         assert!(decode::<AgentMessage>(b"not json").is_err());
+    }
+
+    #[test]
+    fn the_largest_valid_join_fits_in_an_opening_frame() {
+        use crate::node::{LABEL_KEY_MAX, LABEL_VALUE_MAX, LABELS_MAX, check_labels};
+        // Quotes take two bytes each in JSON: the longest encoding of a value.
+        let labels: BTreeMap<String, String> = (0..LABELS_MAX)
+            .map(|i| (format!("{i:0>LABEL_KEY_MAX$}"), "\"".repeat(LABEL_VALUE_MAX)))
+            .collect();
+        check_labels(&labels).unwrap();
+        let text = "\"".repeat(INVENTORY_TEXT_MAX);
+        let inventory = Inventory {
+            hostname: "a".repeat(crate::node::HOSTNAME_MAX),
+            os: text.clone(),
+            arch: text.clone(),
+            cpus: u64::MAX,
+            memory_bytes: u64::MAX,
+            engine_version: text.clone(),
+            agent_version: text,
+            advertise_addr: Some("b".repeat(crate::node::HOSTNAME_MAX)),
+        };
+        inventory.check().unwrap();
+        let join = AgentMessage::Join(JoinRequest {
+            protocol: PROTOCOL_VERSION,
+            secret: "f".repeat(64),
+            // An RSA-4096 request is under 2 KiB as PEM; P-256 is what agents send.
+            csr_pem: "c".repeat(4096),
+            labels,
+            inventory,
+        });
+        let size = encode(&join).len();
+        assert!(size < OPENING_FRAME_BYTES, "{size} bytes");
     }
 
     #[test]

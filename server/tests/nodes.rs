@@ -635,3 +635,72 @@ async fn a_node_that_reports_another_name_or_address_keeps_the_ones_it_joined_wi
     assert_eq!(back.id, joined.id);
     assert_eq!(back.address, "127.0.0.5");
 }
+
+/// Descriptors this process has open: the in-process server's and the
+/// test's own.
+fn open_descriptors() -> usize {
+    std::fs::read_dir("/proc/self/fd").unwrap().count()
+}
+
+fn resident_bytes() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    let line = status.lines().find(|l| l.starts_with("VmRSS:")).unwrap();
+    let kib: u64 = line.split_whitespace().nth(1).unwrap().parse().unwrap();
+    kib * 1024
+}
+
+/// The flood below needs a few thousand descriptors; many systems start
+/// processes with a soft limit of 1024 and a far higher hard one.
+fn raise_descriptor_limit() {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: plain system calls on a struct owned here.
+    unsafe {
+        assert_eq!(libc::getrlimit(libc::RLIMIT_NOFILE, &raw mut limit), 0);
+        limit.rlim_cur = limit.rlim_max;
+        assert_eq!(libc::setrlimit(libc::RLIMIT_NOFILE, &raw const limit), 0);
+    }
+}
+
+#[tokio::test]
+async fn a_flood_of_idle_connections_to_the_agent_port_holds_few_descriptors_and_a_node_still_joins() {
+    const FLOOD: usize = 2000;
+    raise_descriptor_limit();
+    let (server, admin) = server().await;
+    let token = join_tokens(&server, &admin).await.worker.token;
+    let before = (open_descriptors(), resident_bytes());
+    // From another loopback address than the node's, as from another host.
+    let mut flood = Vec::with_capacity(FLOOD);
+    for _ in 0..FLOOD {
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket.bind("127.0.0.2:0".parse().unwrap()).unwrap();
+        flood.push(socket.connect(server.agent_addr).await.unwrap());
+    }
+    // Wait until the server has accepted (and kept or closed) them all: the
+    // count stops moving.
+    let mut last = open_descriptors();
+    let settled = eventually("the server to take the flood", START, || {
+        let now = open_descriptors();
+        let stable = now == last;
+        last = now;
+        async move {
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            stable.then_some(now)
+        }
+    })
+    .await;
+    let held_by_server = settled.saturating_sub(before.0 + FLOOD);
+    assert!(
+        held_by_server <= 64 + 16,
+        "the server holds {held_by_server} descriptors for {FLOOD} idle connections"
+    );
+
+    let dir = tempfile::tempdir().unwrap();
+    let _agent = Agent::join(dir.path(), &addr(&server), &token, "amid-flood", &[]);
+    node_in_status(&server, &admin, "amid-flood", NodeStatus::Ready, START).await;
+    let grown = resident_bytes().saturating_sub(before.1);
+    assert!(grown < 64 << 20, "memory grew by {grown} bytes");
+    drop(flood);
+}

@@ -2,6 +2,7 @@
 //! fetch the CA, to join, and to hold their session (the protocol is in
 //! `shoal_proto::wire`). Agents dial out to it, so nodes behind NAT work.
 
+mod admission;
 mod assignments;
 mod session;
 mod tls;
@@ -20,6 +21,7 @@ use tokio::{
 };
 use tokio_rustls::TlsAcceptor;
 
+use self::admission::{Admission, Slot};
 use crate::{
     ca,
     changes::Changes,
@@ -71,12 +73,16 @@ impl Gateway {
     pub async fn run(self) {
         let mut connections = JoinSet::new();
         connections.spawn(expire_silent_nodes(self.ctx.clone()));
+        let admission = Admission::default();
         loop {
             // Reap finished connections so the set does not grow.
             while connections.try_join_next().is_some() {}
             match self.listener.accept().await {
                 Ok((tcp, peer)) => {
-                    connections.spawn(serve(self.ctx.clone(), self.acceptor.clone(), tcp, peer));
+                    // Past the limits the connection is dropped, so closed.
+                    if let Some(slot) = admission.admit(peer.ip()) {
+                        connections.spawn(serve(self.ctx.clone(), self.acceptor.clone(), tcp, peer, slot));
+                    }
                 }
                 Err(error) => {
                     // Typically out of file descriptors: wait for some to free up.
@@ -144,7 +150,7 @@ async fn expire_silent_nodes(ctx: Ctx) {
     }
 }
 
-async fn serve(ctx: Ctx, acceptor: TlsAcceptor, tcp: TcpStream, peer: SocketAddr) {
+async fn serve(ctx: Ctx, acceptor: TlsAcceptor, tcp: TcpStream, peer: SocketAddr, slot: Slot) {
     let stream = match timeout(OPENING_TIMEOUT, acceptor.accept(tcp)).await {
         Ok(Ok(stream)) => stream,
         Ok(Err(error)) => {
@@ -162,7 +168,7 @@ async fn serve(ctx: Ctx, acceptor: TlsAcceptor, tcp: TcpStream, peer: SocketAddr
         .peer_certificates()
         .and_then(|chain| chain.first())
         .map(|certificate| ca::fingerprint(certificate));
-    let mut frames = ServerFrames::new(stream);
+    let mut frames = ServerFrames::opening(stream);
     let opening = match timeout(OPENING_TIMEOUT, frames.recv()).await {
         Ok(Some(Ok(message))) => message,
         Ok(Some(Err(error))) => {
@@ -187,7 +193,7 @@ async fn serve(ctx: Ctx, acceptor: TlsAcceptor, tcp: TcpStream, peer: SocketAddr
             Err(refused) => Err(refused),
         },
         AgentMessage::Hello { protocol } => match check_protocol(protocol) {
-            Ok(()) => return session::run(ctx, frames, fingerprint, peer).await,
+            Ok(()) => return session::run(ctx, frames, fingerprint, peer, slot).await,
             Err(refused) => Err(refused),
         },
         AgentMessage::Inventory(_)

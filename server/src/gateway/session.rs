@@ -14,7 +14,7 @@ use tokio::{
     time::{Instant, sleep_until},
 };
 
-use super::{finish, invalid, refusal};
+use super::{admission::Slot, finish, invalid, refusal};
 use crate::{
     changes::Changes,
     ctx::Ctx,
@@ -44,11 +44,16 @@ pub async fn run<S: AsyncRead + AsyncWrite + Unpin>(
     mut frames: ServerFrames<S>,
     fingerprint: Option<String>,
     peer: SocketAddr,
+    slot: Slot,
 ) {
     let node = match identify(&ctx, fingerprint.as_deref()).await {
         Ok(record) => record.node,
         Err(refused) => return finish(frames, Err(refused)).await,
     };
+    // A known node: no longer one of the connections still opening, and
+    // sent full-size frames from now on.
+    drop(slot);
+    frames.identified();
     let id = node.id.as_str();
     let connected_at = now_millis();
     let (ticket, became_ready) = ctx.presence.open(id, connected_at);
