@@ -10,7 +10,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use shoal_agent::ingress::Ingress;
+use shoal_agent::ingress::{Ingress, Limits};
 use shoal_proto::{
     service::Protocol,
     wire::{Backend, IngressPort, IngressTable},
@@ -36,7 +36,7 @@ fn main() {
 
 async fn run() {
     let direct = backend().await;
-    let ingress = Ingress::new(IpAddr::V4(Ipv4Addr::LOCALHOST));
+    let ingress = Ingress::new(IpAddr::V4(Ipv4Addr::LOCALHOST), Limits::default());
     let published = free_port();
     let status = ingress.apply(IngressTable {
         version: 1,

@@ -16,6 +16,7 @@ use crate::{
     engine::Engine,
     error::Error,
     identity::Identity,
+    ingress::{self, Limits},
     join::{self, JoinSpec},
     session,
 };
@@ -140,6 +141,59 @@ pub struct MetricsArg {
     pub metrics_listen: Option<SocketAddr>,
 }
 
+/// Bounds on the routing mesh's connections; `join` and `run` take them alike.
+#[derive(Debug, Args)]
+pub struct MeshArgs {
+    /// Most client connections the routing mesh proxies at once on one
+    /// published port. Connections past it are closed as they arrive
+    /// (shoal_ingress_refused_connections_total counts them), so one busy
+    /// port cannot take every connection the node can hold.
+    #[arg(
+        long,
+        env = "SHOAL_MESH_MAX_CONNECTIONS_PER_PORT",
+        default_value_t = ingress::PORT_CONNECTIONS,
+        value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..),
+        value_name = "N"
+    )]
+    pub mesh_max_connections_per_port: usize,
+
+    /// Most client connections the routing mesh proxies at once on all
+    /// published ports together; past it, connections are closed as they
+    /// arrive. Defaults to what the open-file limit (ulimit -n) allows
+    /// after keeping 256 descriptors for the agent itself (its connection
+    /// to the server, the Docker engine, health probes): two per
+    /// connection. A larger value risks the agent's own connections
+    /// failing when the mesh is full, and the node going down.
+    #[arg(
+        long,
+        env = "SHOAL_MESH_MAX_CONNECTIONS",
+        value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..),
+        value_name = "N"
+    )]
+    pub mesh_max_connections: Option<usize>,
+
+    /// Seconds a proxied connection may go without a byte in either
+    /// direction before the mesh closes it. 1 to 604800 (a week).
+    #[arg(
+        long,
+        env = "SHOAL_MESH_IDLE_TIMEOUT",
+        default_value_t = ingress::IDLE_TIMEOUT.as_secs(),
+        value_parser = clap::value_parser!(u64).range(1..=604_800),
+        value_name = "SECONDS"
+    )]
+    pub mesh_idle_timeout: u64,
+}
+
+impl MeshArgs {
+    pub fn limits(&self) -> Limits {
+        Limits {
+            per_port: self.mesh_max_connections_per_port,
+            total: self.mesh_max_connections.unwrap_or_else(ingress::default_total),
+            idle_timeout: Duration::from_secs(self.mesh_idle_timeout),
+        }
+    }
+}
+
 #[derive(Debug, Args)]
 pub struct JoinArgs {
     /// The worker or manager join token, as the console shows it (Nodes,
@@ -179,6 +233,9 @@ pub struct JoinArgs {
 
     #[command(flatten)]
     pub metrics: MetricsArg,
+
+    #[command(flatten)]
+    pub mesh: MeshArgs,
 }
 
 #[derive(Debug, Args)]
@@ -188,6 +245,9 @@ pub struct RunArgs {
 
     #[command(flatten)]
     pub metrics: MetricsArg,
+
+    #[command(flatten)]
+    pub mesh: MeshArgs,
 }
 
 fn parse_token(raw: &str) -> Result<JoinToken, String> {
@@ -228,7 +288,14 @@ impl Cli {
                     labels: args.labels.into_iter().collect(),
                 };
                 let identity = join::join(&engine, spec).await?;
-                let never = session::keep(&engine, &identity, &data_dir, args.metrics.metrics_listen).await?;
+                let never = session::keep(
+                    &engine,
+                    &identity,
+                    &data_dir,
+                    args.metrics.metrics_listen,
+                    args.mesh.limits(),
+                )
+                .await?;
                 match never {}
             }
             Command::Run(args) => {
@@ -239,6 +306,7 @@ impl Cli {
                     &identity,
                     &args.data.data_dir,
                     args.metrics.metrics_listen,
+                    args.mesh.limits(),
                 )
                 .await?;
                 match never {}
@@ -256,6 +324,38 @@ mod tests {
     #[test]
     fn the_command_line_is_well_formed() {
         Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn mesh_limits_default_to_the_documented_values_and_follow_the_flags() {
+        let defaults = Cli::parse_from(["shoal-agent", "run"]);
+        let Command::Run(run) = defaults.command else {
+            panic!("not run");
+        };
+        assert_eq!(run.mesh.limits(), Limits::default());
+        let set = Cli::parse_from([
+            "shoal-agent",
+            "run",
+            "--mesh-max-connections-per-port",
+            "8",
+            "--mesh-max-connections",
+            "100",
+            "--mesh-idle-timeout",
+            "30",
+        ]);
+        let Command::Run(run) = set.command else {
+            panic!("not run");
+        };
+        assert_eq!(
+            run.mesh.limits(),
+            Limits {
+                per_port: 8,
+                total: 100,
+                idle_timeout: Duration::from_secs(30),
+            }
+        );
+        assert!(Cli::try_parse_from(["shoal-agent", "run", "--mesh-idle-timeout", "0"]).is_err());
+        assert!(Cli::try_parse_from(["shoal-agent", "run", "--mesh-max-connections", "0"]).is_err());
     }
 
     #[test]

@@ -24,7 +24,7 @@ use crate::{
     engine::Engine,
     error::Error,
     identity::Identity,
-    ingress::{Ingress, serve_metrics},
+    ingress::{Ingress, Limits, open_files_limit, serve_metrics},
     inventory::inventory,
     tasks::Reconciler,
     tls,
@@ -69,12 +69,14 @@ impl Failure {
 }
 
 /// Stays connected until the server refuses the node for good. With
-/// `metrics_listen`, also serves the ingress counters to Prometheus there.
+/// `metrics_listen`, also serves the ingress counters to Prometheus there;
+/// `mesh` bounds the routing mesh's connections.
 pub async fn keep(
     engine: &Engine,
     identity: &Identity,
     data_dir: &Path,
     metrics_listen: Option<SocketAddr>,
+    mesh: Limits,
 ) -> Result<Infallible, Error> {
     let config = tls::node(identity.credentials(data_dir)?).map_err(|e| Error::Identity {
         dir: data_dir.to_owned(),
@@ -93,7 +95,8 @@ pub async fn keep(
     let (tasks, mut reports) = Reconciler::spawn(DockerRuntime::new(engine, node));
     // Likewise one mesh: published ports keep forwarding while the agent
     // reconnects, until the next table says otherwise.
-    let ingress = Ingress::new(identity.meta.host_ip());
+    log_mesh_limits(&mesh);
+    let ingress = Ingress::new(identity.meta.host_ip(), mesh);
     if let Some(addr) = metrics_listen {
         // Asked for explicitly, so a port that cannot be had stops the agent
         // at once rather than leaving a scraper without answers.
@@ -232,6 +235,28 @@ async fn session(
                 return Failure::retry(lost(server, silence), true);
             }
         }
+    }
+}
+
+/// The operator sees the caps in force, and is warned when the node-wide
+/// one leaves the agent too few descriptors of its own.
+fn log_mesh_limits(mesh: &Limits) {
+    let open_files = open_files_limit();
+    tracing::info!(
+        per_port = mesh.per_port,
+        total = mesh.total,
+        idle_timeout_s = mesh.idle_timeout.as_secs(),
+        open_files,
+        "routing mesh connection limits"
+    );
+    let needed = mesh.descriptors_needed();
+    if needed > open_files {
+        tracing::warn!(
+            "the routing mesh's cap of {} connections on all ports needs {needed} open files, more than this process's \
+             limit of {open_files}: a full mesh can leave the agent unable to reach the server; raise the limit \
+             (LimitNOFILE=, ulimit -n) or lower --mesh-max-connections",
+            mesh.total
+        );
     }
 }
 

@@ -14,6 +14,18 @@ pub struct Counters {
     pub bytes_out: AtomicU64,
     pub errors: AtomicU64,
     pub retries: AtomicU64,
+    /// Connections closed on arrival: the port or the node was at its cap.
+    pub refused: AtomicU64,
+    /// Proxied connections closed because no byte moved for the idle timeout.
+    pub idle_timeouts: AtomicU64,
+}
+
+/// The counters the wire's [`PortMetrics`] has no field for: the agent
+/// shows them to Prometheus and in its log only.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct LimitMetrics {
+    pub refused: u64,
+    pub idle_timeouts: u64,
 }
 
 impl Counters {
@@ -28,6 +40,13 @@ impl Counters {
             bytes_out: load(&self.bytes_out),
             errors: load(&self.errors),
             retries: load(&self.retries),
+        }
+    }
+
+    pub fn limit_snapshot(&self) -> LimitMetrics {
+        LimitMetrics {
+            refused: self.refused.load(Ordering::Relaxed),
+            idle_timeouts: self.idle_timeouts.load(Ordering::Relaxed),
         }
     }
 }

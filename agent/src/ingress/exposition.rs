@@ -6,6 +6,8 @@ use std::fmt::Write;
 
 use shoal_proto::{service::Protocol, wire::PortMetrics};
 
+use super::counters::LimitMetrics;
+
 pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 
 /// One published port as the exporter sees it.
@@ -17,6 +19,7 @@ pub struct Sample {
     pub listening: bool,
     pub backends: usize,
     pub metrics: PortMetrics,
+    pub limits: LimitMetrics,
 }
 
 struct Family {
@@ -62,6 +65,18 @@ const FAMILIES: &[Family] = &[
         kind: "counter",
         help: "Backends that refused or timed out, the connection retried on another.",
         value: |s| s.metrics.retries,
+    },
+    Family {
+        name: "shoal_ingress_refused_connections_total",
+        kind: "counter",
+        help: "Client connections closed on arrival because the port or the node was at its connection cap.",
+        value: |s| s.limits.refused,
+    },
+    Family {
+        name: "shoal_ingress_idle_timeouts_total",
+        kind: "counter",
+        help: "Proxied connections closed because no byte moved either way for the idle timeout.",
+        value: |s| s.limits.idle_timeouts,
     },
     Family {
         name: "shoal_ingress_backends",
@@ -128,6 +143,10 @@ mod tests {
                 errors: 2,
                 retries: 3,
             },
+            limits: LimitMetrics {
+                refused: 5,
+                idle_timeouts: 4,
+            },
         }];
         let text = render(&samples);
         for line in [
@@ -138,6 +157,8 @@ mod tests {
             "shoal_ingress_sent_bytes_total{port=\"18080\",protocol=\"tcp\",service=\"web\"} 4000",
             "shoal_ingress_errors_total{port=\"18080\",protocol=\"tcp\",service=\"web\"} 2",
             "shoal_ingress_retries_total{port=\"18080\",protocol=\"tcp\",service=\"web\"} 3",
+            "shoal_ingress_refused_connections_total{port=\"18080\",protocol=\"tcp\",service=\"web\"} 5",
+            "shoal_ingress_idle_timeouts_total{port=\"18080\",protocol=\"tcp\",service=\"web\"} 4",
             "shoal_ingress_backends{port=\"18080\",protocol=\"tcp\",service=\"web\"} 2",
             "shoal_ingress_listening{port=\"18080\",protocol=\"tcp\",service=\"web\"} 1",
         ] {

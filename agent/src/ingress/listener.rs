@@ -5,6 +5,11 @@
 //! kept for the status: another program may free it, and the operator must
 //! see why the mesh does not answer on this node. Dropping the [`Listener`]
 //! stops accepting; connections already proxied run to their end.
+//!
+//! A connection that would pass the port's cap or the node's is accepted
+//! and closed at once, never left waiting: a loop that stopped accepting
+//! would let the kernel's backlog fill, clients would hang in it, and
+//! nothing would say why.
 
 use std::{
     io,
@@ -23,13 +28,22 @@ use tokio::{
     time::{Instant, sleep, sleep_until},
 };
 
-use super::{balance::Route, counters::Counters, proxy};
+use super::{
+    balance::Route,
+    counters::{Counters, LimitMetrics, add},
+    limits::Limits,
+    proxy,
+    slots::{Slot, Slots},
+};
 
 /// How long a port that could not be bound waits before the next try.
 pub const BIND_RETRY: Duration = Duration::from_secs(3);
 /// Pending connections the kernel queues: a burst of new clients must not
 /// be refused while the accept loop catches up.
 const BACKLOG: u32 = 1024;
+/// A port refusing connections says so at most this often, with how many
+/// it refused since: a flood must not flood the log too.
+const REFUSAL_LOG_INTERVAL: Duration = Duration::from_secs(10);
 
 #[derive(Debug, Default)]
 struct Shared {
@@ -61,8 +75,9 @@ pub struct Listener {
 
 impl Listener {
     /// Binds now, so the status sent right after a table already says
-    /// whether the port works; must run inside the tokio runtime.
-    pub fn open(addr: SocketAddr, route: Route) -> Self {
+    /// whether the port works; must run inside the tokio runtime. `node` is
+    /// the node-wide cap, shared by every port.
+    pub fn open(addr: SocketAddr, route: Route, limits: &Limits, node: Arc<Slots>) -> Self {
         let shared = Arc::new(Shared::default());
         let (sender, receiver) = watch::channel(Arc::new(route));
         let bound = match bind(addr) {
@@ -76,7 +91,12 @@ impl Listener {
                 None
             }
         };
-        tokio::spawn(run(addr, bound, receiver, Arc::clone(&shared)));
+        let caps = Caps {
+            port: Slots::new(limits.per_port),
+            node,
+            idle_timeout: limits.idle_timeout,
+        };
+        tokio::spawn(run(addr, bound, receiver, Arc::clone(&shared), caps));
         Self {
             addr,
             shared,
@@ -105,6 +125,66 @@ impl Listener {
     pub fn metrics(&self) -> PortMetrics {
         self.shared.counters.snapshot()
     }
+
+    pub fn limit_metrics(&self) -> LimitMetrics {
+        self.shared.counters.limit_snapshot()
+    }
+}
+
+/// What bounds one port's connections.
+struct Caps {
+    port: Arc<Slots>,
+    node: Arc<Slots>,
+    idle_timeout: Duration,
+}
+
+/// Which cap a refused connection met.
+#[derive(Clone, Copy, Debug)]
+enum Full {
+    Port(usize),
+    Node(usize),
+}
+
+impl Caps {
+    /// A slot under both caps, or which one is full. The port's comes first:
+    /// a port at its own cap then leaves the node's slots to other ports.
+    fn admit(&self) -> Result<(Slot, Slot), Full> {
+        let port = self.port.try_take().ok_or(Full::Port(self.port.cap()))?;
+        let node = self.node.try_take().ok_or(Full::Node(self.node.cap()))?;
+        Ok((port, node))
+    }
+}
+
+/// Says that a port refuses connections, and why, without saying it for
+/// every one of them.
+#[derive(Default)]
+struct RefusalLog {
+    last: Option<Instant>,
+    unsaid: u64,
+}
+
+impl RefusalLog {
+    fn refused(&mut self, addr: SocketAddr, full: Full) {
+        self.unsaid += 1;
+        if self
+            .last
+            .is_some_and(|last| last.elapsed() < REFUSAL_LOG_INTERVAL)
+        {
+            return;
+        }
+        let cap = match full {
+            Full::Port(cap) => format!("the port's cap of {cap}"),
+            Full::Node(cap) => format!("the node's cap of {cap} on all ports together"),
+        };
+        tracing::warn!(
+            %addr,
+            "ingress closed {} new connection(s) at once: {cap} connections are open (said at most every {} s)",
+            self.unsaid,
+            REFUSAL_LOG_INTERVAL.as_secs()
+        );
+        self.last = Some(Instant::now());
+        self.unsaid = 0;
+    }
 }
 
 async fn run(
@@ -112,8 +192,10 @@ async fn run(
     mut bound: Option<TcpListener>,
     mut route: watch::Receiver<Arc<Route>>,
     shared: Arc<Shared>,
+    caps: Caps,
 ) {
     let mut next_bind = Instant::now() + BIND_RETRY;
+    let mut refusals = RefusalLog::default();
     loop {
         let Some(listener) = &bound else {
             tokio::select! {
@@ -142,16 +224,26 @@ async fn run(
         };
         tokio::select! {
             accepted = listener.accept() => match accepted {
-                Ok((client, _)) => {
-                    // The route at the moment of the accept, whole: a table
-                    // swapped meanwhile applies from the next connection.
-                    let route = Arc::clone(&route.borrow());
-                    let turn = shared.turns.fetch_add(1, Ordering::Relaxed);
-                    let shared = Arc::clone(&shared);
-                    tokio::spawn(async move {
-                        proxy::forward(client, &route, &shared.counters, turn).await;
-                    });
-                }
+                Ok((client, _)) => match caps.admit() {
+                    Ok(slots) => {
+                        // The route at the moment of the accept, whole: a table
+                        // swapped meanwhile applies from the next connection.
+                        let route = Arc::clone(&route.borrow());
+                        let turn = shared.turns.fetch_add(1, Ordering::Relaxed);
+                        let shared = Arc::clone(&shared);
+                        let idle_timeout = caps.idle_timeout;
+                        tokio::spawn(async move {
+                            // The slots go back when the connection ends.
+                            let _slots = slots;
+                            proxy::forward(client, &route, &shared.counters, turn, idle_timeout).await;
+                        });
+                    }
+                    Err(full) => {
+                        drop(client);
+                        add(&shared.counters.refused, 1);
+                        refusals.refused(addr, full);
+                    }
+                },
                 Err(error) => {
                     // Out of file descriptors, mostly: pause instead of
                     // spinning on an error that persists.

@@ -17,8 +17,10 @@ use shoal_proto::{
 use super::{
     balance::Route,
     exposition::{Sample, render},
+    limits::Limits,
     listener::Listener,
     plan::{PortKey, plan},
+    slots::Slots,
 };
 
 pub const UDP_UNSUPPORTED: &str = "udp ingress is not supported yet";
@@ -36,6 +38,9 @@ struct Mesh {
     /// The last table applied; none before the first.
     version: Option<u64>,
     ports: BTreeMap<PortKey, Port>,
+    limits: Limits,
+    /// The node-wide cap, which every port's connections count against.
+    slots: Arc<Slots>,
 }
 
 #[derive(Debug)]
@@ -48,13 +53,16 @@ struct Port {
 impl Ingress {
     /// Ports are published on `host_ip`, the address containers publish on,
     /// so that several agents sharing a host (each with its own address)
-    /// do not take each other's ports.
-    pub fn new(host_ip: IpAddr) -> Self {
+    /// do not take each other's ports. `limits` bound the connections of
+    /// every port this mesh ever opens.
+    pub fn new(host_ip: IpAddr, limits: Limits) -> Self {
         Self {
             mesh: Arc::new(Mutex::new(Mesh {
                 host_ip,
                 version: None,
                 ports: BTreeMap::new(),
+                limits,
+                slots: Slots::new(limits.total),
             })),
         }
     }
@@ -95,7 +103,8 @@ impl Ingress {
             let listener = match port.protocol {
                 Protocol::Tcp => {
                     let addr = SocketAddr::new(mesh.host_ip, port.published);
-                    Some(Listener::open(addr, route(port, None)))
+                    let node = Arc::clone(&mesh.slots);
+                    Some(Listener::open(addr, route(port, None), &mesh.limits, node))
                 }
                 Protocol::Udp => {
                     tracing::warn!(published = port.published, service = %port.service_name, "{UDP_UNSUPPORTED}");
@@ -136,6 +145,11 @@ impl Ingress {
                 listening: port.listener.as_ref().is_some_and(|l| l.error().is_none()),
                 backends: port.listener.as_ref().map_or(0, |l| l.route().targets.len()),
                 metrics: port.listener.as_ref().map(Listener::metrics).unwrap_or_default(),
+                limits: port
+                    .listener
+                    .as_ref()
+                    .map(Listener::limit_metrics)
+                    .unwrap_or_default(),
             })
             .collect();
         render(&samples)

@@ -8,6 +8,8 @@
 //! - `balance`: a port's backends, and the order a connection tries them;
 //! - `proxy`: one client connection, from choosing a backend to its end;
 //! - `listener`: one published port's socket and accept loop;
+//! - `limits` and `slots`: how many connections a port and the node may
+//!   hold, and how long one may idle;
 //! - `counters`: the per-port counters the proxy adds to;
 //! - `mesh`: [`Ingress`], all listeners made to match each table;
 //! - `exposition` and `exporter`: the counters for Prometheus.
@@ -16,14 +18,19 @@ mod balance;
 mod counters;
 mod exporter;
 mod exposition;
+mod limits;
 mod listener;
 mod mesh;
 mod plan;
 mod proxy;
+mod slots;
+#[cfg(test)]
+mod starvation;
 #[cfg(test)]
 mod tests;
 
 pub use exporter::serve_metrics;
+pub use limits::{IDLE_TIMEOUT, Limits, PORT_CONNECTIONS, default_total, open_files_limit};
 pub use listener::BIND_RETRY;
 pub use mesh::{Ingress, UDP_UNSUPPORTED};
 pub use proxy::CONNECT_TIMEOUT;
