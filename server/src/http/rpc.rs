@@ -4,7 +4,7 @@
 use axum::{
     body::{Body, to_bytes},
     http::{
-        Request,
+        Request, StatusCode,
         header::{self, HeaderValue},
     },
     middleware::Next,
@@ -97,6 +97,7 @@ pub fn authorize_call(path: &str, caller: &Caller) -> Result<(), AppError> {
 /// function is registered there. The body is then read up to
 /// [`BODY_LIMIT`], so a bigger one is refused with 413 before the server
 /// function sees it (a declared length over the limit without reading it).
+/// Arguments the server function cannot decode are answered with 400.
 pub async fn guard(request: Request<Body>, next: Next) -> Response {
     let path = request.uri().path();
     if !path.starts_with(PREFIX) {
@@ -110,7 +111,7 @@ pub async fn guard(request: Request<Body>, next: Next) -> Response {
         .unwrap_or_else(Caller::system);
     match authorize_call(&path, &caller) {
         Ok(()) => match within_limit(request).await {
-            Ok(request) => next.run(request).await,
+            Ok(request) => bad_arguments_are_400(&path, next.run(request).await).await,
             Err(error) => server_fn_error(&path, &error),
         },
         Err(_) if access_of(&path).is_none() => {
@@ -138,6 +139,29 @@ async fn within_limit(request: Request<Body>) -> Result<Request<Body>, AppError>
     let (parts, body) = request.into_parts();
     let bytes = to_bytes(body, BODY_LIMIT).await.map_err(|_| too_large())?;
     Ok(Request::from_parts(parts, Body::from(bytes)))
+}
+
+/// server_fn answers arguments it cannot decode (a field missing or of the
+/// wrong type, a body that is not UTF-8 or not JSON) with a 500, as if the
+/// server had failed. The mistake is the caller's: 400. Such answers are the
+/// only ones whose body is an `Args` or `Deserialization` error; the server
+/// functions' own failures are `ServerError`s with the status they chose.
+async fn bad_arguments_are_400(path: &str, response: Response) -> Response {
+    if response.status() != StatusCode::INTERNAL_SERVER_ERROR {
+        return response;
+    }
+    let (mut parts, body) = response.into_parts();
+    // An error's body is already in memory, so reading it cannot fail.
+    let Ok(bytes) = to_bytes(body, usize::MAX).await else {
+        return server_fn_error(
+            path,
+            &AppError::Internal("cannot read a server function's error".into()),
+        );
+    };
+    if bytes.starts_with(b"Args|") || bytes.starts_with(b"Deserialization|") {
+        parts.status = StatusCode::BAD_REQUEST;
+    }
+    Response::from_parts(parts, Body::from(bytes))
 }
 
 /// An error in the encoding the console's server-function client decodes,

@@ -11,8 +11,10 @@ pub mod watch;
 
 use std::net::SocketAddr;
 
-use reqwest::{Client, Response, StatusCode};
+use reqwest::{Client, RequestBuilder, Response, StatusCode};
+use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
+use shoal_proto::auth::CreatedApiToken;
 use shoal_proto::auth::Role;
 use shoal_server::{config::Config, ctx::Ctx, ops, startup::Application};
 use tempfile::TempDir;
@@ -92,17 +94,13 @@ impl TestServer {
     /// A bearer token of `role` created by `username` through the API.
     pub async fn token(&self, username: &str, role: Role) -> String {
         let client = self.login(username).await;
-        let response = client
-            .post(self.url("/api/v1/tokens"))
-            .json(&json!({ "name": format!("{role} token"), "role": role }))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(response.status(), StatusCode::CREATED);
-        response.json::<Value>().await.unwrap()["secret"]
-            .as_str()
-            .unwrap()
-            .to_owned()
+        let created: CreatedApiToken = created(
+            client
+                .post(self.url("/api/v1/tokens"))
+                .json(&json!({ "name": format!("{role} token"), "role": role })),
+        )
+        .await;
+        created.secret
     }
 
     /// The SQLite file, for assertions about what is stored.
@@ -140,6 +138,15 @@ pub async fn login(base: &str, username: &str) -> Client {
         response.text().await.unwrap()
     );
     client
+}
+
+/// Sends a request that must create something (201), and reads what it made.
+pub async fn created<T: DeserializeOwned>(request: RequestBuilder) -> T {
+    let response = request.send().await.unwrap();
+    let status = response.status();
+    let text = response.text().await.unwrap();
+    assert_eq!(status, StatusCode::CREATED, "{text}");
+    serde_json::from_str(&text).unwrap_or_else(|error| panic!("{error}: {text}"))
 }
 
 /// The body of an API error, asserting its shape.
