@@ -6,6 +6,8 @@
 pub mod backend;
 mod browser;
 mod components;
+#[cfg(feature = "ssr")]
+mod content_policy;
 mod format;
 mod pages;
 pub mod rpc;
@@ -43,6 +45,7 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
     use components::auth::{SIGNED_IN_META, signed_in_meta};
     use leptos_meta::MetaTags;
 
+    content_policy::send();
     view! {
         <!DOCTYPE html>
         <html lang="en">

@@ -114,11 +114,45 @@ async fn no_site_may_frame_the_console() {
         let response = reqwest::get(server.url(path)).await.unwrap();
         let headers = response.headers();
         assert_eq!(headers["x-frame-options"], "DENY", "{path}");
-        assert_eq!(
-            headers["content-security-policy"], "frame-ancestors 'none'",
-            "{path}"
-        );
+        let policy = headers["content-security-policy"].to_str().unwrap();
+        assert!(policy.ends_with("frame-ancestors 'none'"), "{path}: {policy}");
     }
+}
+
+/// The nonce a page's policy allows inline scripts with.
+fn script_nonce(policy: &str) -> &str {
+    let start = policy.find("'nonce-").expect("a nonce in the policy") + "'nonce-".len();
+    let end = policy[start..].find('\'').unwrap();
+    &policy[start..start + end]
+}
+
+#[tokio::test]
+async fn a_page_runs_only_scripts_its_policy_allows_and_each_response_has_its_own_nonce() {
+    let server = TestServer::start().await;
+    let mut nonces = Vec::new();
+    for path in ["/login", "/login", "/setup"] {
+        let response = reqwest::get(server.url(path)).await.unwrap();
+        let policy = response.headers()["content-security-policy"]
+            .to_str()
+            .unwrap()
+            .to_owned();
+        assert!(policy.contains("script-src 'self' 'nonce-"), "{policy}");
+        assert!(policy.contains("default-src 'self'"), "{policy}");
+        let nonce = script_nonce(&policy).to_owned();
+        let page = response.text().await.unwrap();
+        let scripts: Vec<&str> = page.match_indices("<script").map(|(at, _)| &page[at..]).collect();
+        assert!(!scripts.is_empty(), "{path} has its hydration script");
+        for script in scripts {
+            let tag = &script[..script.find('>').unwrap()];
+            assert!(
+                tag.contains(&format!("nonce=\"{nonce}\"")),
+                "{path}: a script the policy would block: {tag}"
+            );
+        }
+        nonces.push(nonce);
+    }
+    nonces.dedup();
+    assert_eq!(nonces.len(), 3, "a nonce is never reused: {nonces:?}");
 }
 
 #[tokio::test]

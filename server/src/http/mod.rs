@@ -72,14 +72,18 @@ pub fn router(state: AppState, sessions: SessionManagerLayer<SqliteStore>) -> Ro
         .with_state(state)
 }
 
-/// No other site may show the console in a frame (clickjacking).
+/// No other site may show the console in a frame (clickjacking). Pages
+/// come with their whole policy, which says so too (see the console's
+/// `content_policy`); every other answer gets this part of it.
 async fn refuse_framing(mut response: Response) -> Response {
     let headers = response.headers_mut();
     headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
-    headers.insert(
-        header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static("frame-ancestors 'none'"),
-    );
+    if !headers.contains_key(header::CONTENT_SECURITY_POLICY) {
+        headers.insert(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static("frame-ancestors 'none'"),
+        );
+    }
     response
 }
 
