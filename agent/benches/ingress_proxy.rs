@@ -51,6 +51,7 @@ async fn run() {
                 addr: direct.to_string(),
             }],
         }],
+        services: Vec::new(),
     });
     assert_eq!(status.ports[0].error, None, "the proxy cannot listen");
     let proxied = ingress.listen_addr(published);

@@ -163,6 +163,7 @@ fn assignment(task_id: &str, image: &str) -> Assignment {
                 protocol: Protocol::Tcp,
                 mode: PublishMode::Ingress,
             }],
+            networks: Vec::new(),
             healthcheck: None,
             probe: None,
             nano_cpus: None,

@@ -18,6 +18,7 @@ impl ContainerSpec {
             command: spec.command.clone(),
             environment: spec.environment.clone(),
             ports: spec.ports.clone(),
+            networks: spec.networks.clone(),
             healthcheck: spec.healthcheck.clone(),
             probe: spec.probe.clone(),
             nano_cpus: limits.cpus.map(|cpus| nano_cpus(Some(cpus))),

@@ -10,6 +10,7 @@ mod field_error;
 pub mod framing;
 pub mod ingress;
 pub mod join_token;
+pub mod network;
 pub mod node;
 pub mod service;
 pub mod status;

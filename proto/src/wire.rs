@@ -112,6 +112,33 @@ pub struct IngressTable {
     /// runs (and the server knows when a withdrawn backend is gone everywhere).
     pub version: u64,
     pub ports: Vec<IngressPort>,
+    /// Every service on a network, with its virtual address and backends:
+    /// what agents answer and open inside the containers on its networks.
+    #[serde(default)]
+    pub services: Vec<NetworkedService>,
+}
+
+/// A service as the tasks on its networks reach it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NetworkedService {
+    pub service_id: String,
+    pub service_name: String,
+    /// The networks it is on, by name.
+    pub networks: Vec<String>,
+    /// Its virtual address (`network::virtual_address`), fixed for the
+    /// service's life: `NAME` and `NAME.NETWORK` resolve to it.
+    pub address: std::net::Ipv4Addr,
+    /// Each target port with the ready tasks behind it, chosen as for
+    /// ingress (ready, wanted running, on a node that is up; a task being
+    /// stopped is left out first, which drains it).
+    pub ports: Vec<NetworkedPort>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NetworkedPort {
+    pub target: u16,
+    pub protocol: Protocol,
+    pub backends: Vec<Backend>,
 }
 
 /// One published port of one service.
@@ -191,6 +218,10 @@ pub struct ContainerSpec {
     pub command: Option<Vec<String>>,
     pub environment: BTreeMap<String, String>,
     pub ports: Vec<PortConfig>,
+    /// The service's networks: the agent answers names and opens virtual
+    /// addresses inside the container for the services sharing one.
+    #[serde(default)]
+    pub networks: Vec<String>,
     pub healthcheck: Option<HealthCheck>,
     #[serde(default)]
     pub probe: Option<Probe>,

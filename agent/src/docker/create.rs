@@ -150,6 +150,7 @@ mod tests {
                 command: None,
                 environment: BTreeMap::from([("A".into(), "1".into()), ("B".into(), "x=y".into())]),
                 ports: Vec::new(),
+                networks: Vec::new(),
                 healthcheck: None,
                 probe: None,
                 nano_cpus: Some(500_000_000),

@@ -77,6 +77,7 @@ pub(super) fn table(version: u64, published: u16, backends: &[(&str, SocketAddr)
                 })
                 .collect(),
         }],
+        services: Vec::new(),
     }
 }
 
@@ -284,6 +285,7 @@ async fn a_port_that_leaves_the_table_stops_listening() {
     let status = ingress.apply(IngressTable {
         version: 2,
         ports: vec![],
+        services: Vec::new(),
     });
     assert!(status.ports.is_empty());
     let deadline = Instant::now() + Duration::from_secs(5);

@@ -204,6 +204,7 @@ pub(crate) mod tests {
                 command: None,
                 environment: BTreeMap::new(),
                 ports: Vec::new(),
+                networks: Vec::new(),
                 healthcheck: None,
                 probe: None,
                 nano_cpus: None,

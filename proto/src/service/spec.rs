@@ -29,6 +29,10 @@ pub struct ServiceSpec {
     pub replicas: Option<u64>,
     #[serde(default)]
     pub ports: Vec<PortConfig>,
+    /// Networks the service joins, by name (compose's `networks`): services
+    /// on a shared one reach each other by name on their target ports.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub networks: Vec<String>,
     /// `node.role!=manager`, `node.labels.zone==a`, …; all must hold.
     #[serde(default)]
     pub constraints: Vec<String>,

@@ -69,6 +69,7 @@ impl ServiceSpec {
         check_environment(&self.environment)?;
         check_replicas(self.mode, self.replicas)?;
         check_ports(&self.ports)?;
+        crate::network::check_service_networks(&self.networks)?;
         check_placement(&self.constraints, &self.preferences)?;
         check_resources(&self.resources)?;
         if let Some(healthcheck) = &self.healthcheck {

@@ -60,6 +60,7 @@ impl Default for Ingress {
         let first = IngressTable {
             version: u64::try_from(now_millis()).unwrap_or_default(),
             ports: Vec::new(),
+            services: Vec::new(),
         };
         Self {
             table: watch::channel(Arc::new(first)).0,
@@ -143,7 +144,11 @@ impl Ingress {
             .withdrawn(&previous.ports, &ports, version, Instant::now(), |service| {
                 timeouts.get(service).copied().unwrap_or(DEFAULT_DRAIN)
             });
-        self.table.send_replace(Arc::new(IngressTable { version, ports }));
+        self.table.send_replace(Arc::new(IngressTable {
+            version,
+            ports,
+            services: Vec::new(),
+        }));
         true
     }
 }

@@ -27,6 +27,8 @@ pub struct SpecDraft {
     pub environment: Vec<EnvDraft>,
     /// One per line.
     pub constraints: String,
+    /// Network names, separated by spaces or commas.
+    pub networks: String,
     /// Words as a shell splits them.
     pub command: String,
     pub entrypoint: String,
@@ -160,6 +162,7 @@ impl SpecDraft {
                 })
                 .collect(),
             constraints: spec.constraints.join("\n"),
+            networks: spec.networks.join(" "),
             command: spec.command.as_deref().map(join_words).unwrap_or_default(),
             entrypoint: spec.entrypoint.as_deref().map(join_words).unwrap_or_default(),
             preferences: spec.preferences.join("\n"),
@@ -194,6 +197,13 @@ impl SpecDraft {
                 Mode::Global => None,
             },
             ports: ports(&self.ports)?,
+            networks: self
+                .networks
+                .split([',', ' ', '\n'])
+                .map(str::trim)
+                .filter(|name| !name.is_empty())
+                .map(str::to_owned)
+                .collect(),
             constraints: lines(&self.constraints),
             preferences: lines(&self.preferences),
             max_replicas_per_node: optional(

@@ -171,6 +171,14 @@ fn BasicFields(draft: RwSignal<SpecDraft>) -> impl IntoView {
                 placeholder="node.role!=manager\nnode.labels.zone==a"
                 hint="One per line, all must hold: node.id, node.hostname, node.role, node.labels.KEY, node.platform.os, node.platform.arch with == or !=."
             />
+            <TextField
+                id="service-networks"
+                label="Networks"
+                path="networks"
+                value=slice!(draft.networks)
+                placeholder="backend"
+                hint="Services on a shared network reach each other by name on their target ports."
+            />
             <PortRows draft />
             <EnvRows draft />
         </div>
