@@ -6,6 +6,7 @@ mod audit;
 mod cluster_events;
 mod error;
 mod join_tokens;
+mod networks;
 mod nodes;
 mod rollouts;
 mod services;

@@ -1,7 +1,10 @@
 //! Services and their numbered, immutable revisions.
 
+use std::net::Ipv4Addr;
+
 use shoal_proto::{
     Millis,
+    network::virtual_address,
     service::{Rollout, ServiceSpec},
 };
 use sqlx::{Row, any::AnyRow};
@@ -15,6 +18,8 @@ pub struct ServiceRecord {
     pub name: String,
     pub revision: u64,
     pub spec: ServiceSpec,
+    /// Its virtual address, chosen at creation and kept until it is purged.
+    pub address: Ipv4Addr,
     pub created_at: Millis,
     pub updated_at: Millis,
     pub deleted_at: Option<Millis>,
@@ -28,7 +33,7 @@ pub struct RevisionRecord {
     pub created_at: Millis,
 }
 
-const SELECT: &str = "SELECT s.id, s.name, s.revision, s.created_at, s.updated_at, s.deleted_at, r.spec \
+const SELECT: &str = "SELECT s.id, s.name, s.revision, s.vip_index, s.created_at, s.updated_at, s.deleted_at, r.spec \
      FROM services s JOIN service_revisions r ON r.service_id = s.id AND r.number = s.revision";
 
 fn spec_from(row: &AnyRow) -> Result<ServiceSpec, sqlx::Error> {
@@ -46,11 +51,35 @@ fn from_row(row: &AnyRow) -> Result<ServiceRecord, sqlx::Error> {
         name: row.try_get("name")?,
         revision: number(row, "revision")?,
         spec: spec_from(row)?,
+        address: address_from(row)?,
         created_at: row.try_get("created_at")?,
         updated_at: row.try_get("updated_at")?,
         deleted_at: row.try_get("deleted_at")?,
     })
 }
+
+fn address_from(row: &AnyRow) -> Result<Ipv4Addr, sqlx::Error> {
+    let index = row.try_get::<i64, _>("vip_index")?;
+    u32::try_from(index)
+        .ok()
+        .and_then(virtual_address)
+        .ok_or_else(|| decode_error(BadIndex(index)))
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("virtual address index {0} is out of range")]
+struct BadIndex(i64);
+
+/// The lowest virtual address index no service row holds: 1 if free, else
+/// the first one above a taken index that is itself free. Part of the
+/// insert, so two creations cannot pick the same one (and the unique index
+/// would refuse it if they did).
+const FREE_INDEX: &str = "(SELECT MIN(free) FROM ( \
+         SELECT 1 AS free WHERE NOT EXISTS (SELECT 1 FROM services WHERE vip_index = 1) \
+         UNION ALL \
+         SELECT taken.vip_index + 1 FROM services taken WHERE taken.vip_index IS NOT NULL \
+           AND NOT EXISTS (SELECT 1 FROM services next WHERE next.vip_index = taken.vip_index + 1) \
+     ) AS candidates)";
 
 fn revision_from_row(row: &AnyRow) -> Result<RevisionRecord, sqlx::Error> {
     Ok(RevisionRecord {
@@ -66,8 +95,8 @@ fn spec_json(spec: &ServiceSpec) -> String {
 }
 
 impl Store {
-    /// Stores a new service as revision 1; a live service of the same name
-    /// is a conflict.
+    /// Stores a new service as revision 1, with the lowest free virtual
+    /// address; a live service of the same name is a conflict.
     pub async fn insert_service(
         &self,
         id: &str,
@@ -76,9 +105,10 @@ impl Store {
         now: Millis,
     ) -> Result<(), StoreError> {
         let mut tx = self.pool.begin().await?;
-        sqlx::query(
-            "INSERT INTO services (id, name, revision, created_at, updated_at) VALUES ($1, $2, 1, $3, $3)",
-        )
+        sqlx::query(&format!(
+            "INSERT INTO services (id, name, revision, vip_index, created_at, updated_at) \
+             VALUES ($1, $2, 1, {FREE_INDEX}, $3, $3)"
+        ))
         .bind(id)
         .bind(&spec.name)
         .bind(now)
@@ -236,5 +266,51 @@ impl Store {
             sqlx::query(sql).bind(id).execute(&mut *tx).await?;
         }
         Ok(tx.commit().await?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn spec(name: &str) -> ServiceSpec {
+        serde_json::from_value(json!({ "name": name, "image": "shoal-demo:v1" })).unwrap()
+    }
+
+    async fn address_of(store: &Store, id: &str) -> Ipv4Addr {
+        store.service_by_id(id).await.unwrap().unwrap().address
+    }
+
+    #[tokio::test]
+    async fn a_virtual_address_is_the_lowest_free_one_and_held_until_the_service_is_purged() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&format!("sqlite://{}", dir.path().join("t.db").display()))
+            .await
+            .unwrap();
+        let at = |last: u8| Ipv4Addr::new(127, 128, 0, last);
+        for (id, name) in [("a", "alpha"), ("b", "beta"), ("c", "gamma")] {
+            store.insert_service(id, &spec(name), "ada", 1).await.unwrap();
+        }
+        assert_eq!(address_of(&store, "a").await, at(1));
+        assert_eq!(address_of(&store, "b").await, at(2));
+        assert_eq!(address_of(&store, "c").await, at(3));
+
+        // Deleted but still stopping its tasks: its address is still its own.
+        assert!(store.mark_service_deleted("b", 2).await.unwrap());
+        store.insert_service("d", &spec("delta"), "ada", 3).await.unwrap();
+        assert_eq!(address_of(&store, "d").await, at(4));
+
+        // Purged: the lowest free address is the one it had.
+        store.purge_service("b").await.unwrap();
+        store.insert_service("e", &spec("beta"), "ada", 4).await.unwrap();
+        assert_eq!(address_of(&store, "e").await, at(2));
+        // A new revision keeps it.
+        store
+            .add_revision("e", 1, &spec("beta"), "ada", 5, None)
+            .await
+            .unwrap();
+        assert_eq!(address_of(&store, "e").await, at(2));
     }
 }
