@@ -1,9 +1,11 @@
 //! The routing mesh's server side: the table of ingress-published ports
-//! and their healthy backends, pushed to every node whenever it changes;
+//! and of the services on networks, with their healthy backends, pushed to
+//! every node whenever it changes;
 //! what each node reports back about its listeners; and the drains that
 //! hold a task's stop until no node sends it new connections.
 
 pub mod drain;
+pub mod networked;
 pub mod recompute;
 pub mod table;
 
@@ -13,7 +15,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use shoal_proto::wire::{IngressStatus, IngressTable};
+use shoal_proto::wire::{IngressPort, IngressStatus, IngressTable, NetworkedService};
 use tokio::sync::{Notify, watch};
 
 use self::drain::Drains;
@@ -89,9 +91,7 @@ impl Ingress {
     pub fn holds(&self, task_id: &str) -> bool {
         let table = self.current();
         let state = self.state();
-        state
-            .drains
-            .holds(task_id, &table.ports, &state.acks(), Instant::now())
+        state.drains.holds(task_id, &table, &state.acks(), Instant::now())
     }
 
     /// A node's report; returns the nodes whose drained tasks may stop now.
@@ -124,31 +124,33 @@ impl Ingress {
         self.recompute.notify_one();
     }
 
-    /// Publishes `ports` as a new table if they differ from the current one.
+    /// Publishes `ports` and `services` as a new table if either differs
+    /// from the current one.
     fn publish(
         &self,
-        ports: Vec<shoal_proto::wire::IngressPort>,
+        ports: Vec<IngressPort>,
+        services: Vec<NetworkedService>,
         timeouts: HashMap<String, Duration>,
     ) -> bool {
         let previous = self.current();
         let mut state = self.state();
         state.drain_timeouts = timeouts;
-        if previous.ports == ports {
+        if previous.ports == ports && previous.services == services {
             return false;
         }
-        let version = previous.version + 1;
+        let next = IngressTable {
+            version: previous.version + 1,
+            ports,
+            services,
+        };
         let state = &mut *state;
         let timeouts = &state.drain_timeouts;
         state
             .drains
-            .withdrawn(&previous.ports, &ports, version, Instant::now(), |service| {
+            .withdrawn(&previous, &next, Instant::now(), |service| {
                 timeouts.get(service).copied().unwrap_or(DEFAULT_DRAIN)
             });
-        self.table.send_replace(Arc::new(IngressTable {
-            version,
-            ports,
-            services: Vec::new(),
-        }));
+        self.table.send_replace(Arc::new(next));
         true
     }
 }
@@ -156,4 +158,68 @@ impl Ingress {
 fn settle(state: &mut State) -> Vec<String> {
     let acks = state.acks();
     state.drains.settle(&acks, Instant::now()).into_iter().collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::net::Ipv4Addr;
+
+    use shoal_proto::wire::{Backend, NetworkedPort};
+
+    use super::*;
+
+    fn api(backends: &[&str]) -> Vec<NetworkedService> {
+        vec![NetworkedService {
+            service_id: "s1".into(),
+            service_name: "api".into(),
+            networks: vec!["backend".into()],
+            address: Ipv4Addr::new(127, 128, 0, 1),
+            ports: vec![NetworkedPort {
+                target: 8080,
+                protocol: shoal_proto::service::Protocol::Tcp,
+                backends: backends
+                    .iter()
+                    .map(|task| Backend {
+                        task_id: (*task).into(),
+                        node_id: "n1".into(),
+                        addr: "10.0.0.2:32768".into(),
+                    })
+                    .collect(),
+            }],
+        }]
+    }
+
+    #[test]
+    fn a_table_whose_networked_services_changed_is_a_new_version_and_drains_what_left() {
+        let ingress = Ingress::default();
+        let first = ingress.current().version;
+        assert!(ingress.publish(Vec::new(), api(&["a", "b"]), HashMap::new()));
+        assert_eq!(ingress.current().version, first + 1);
+        // The same again is no new table.
+        assert!(!ingress.publish(Vec::new(), api(&["a", "b"]), HashMap::new()));
+        assert_eq!(ingress.current().version, first + 1);
+
+        // Equal ports, one backend fewer: a new table, and the task that
+        // left is held until node n1 applied it.
+        assert!(ingress.publish(Vec::new(), api(&["b"]), HashMap::new()));
+        let version = ingress.current().version;
+        assert_eq!(version, first + 2);
+        ingress.report(
+            "n1",
+            IngressStatus {
+                version: version - 1,
+                ..IngressStatus::default()
+            },
+        );
+        assert!(ingress.holds("a"));
+        let released = ingress.report(
+            "n1",
+            IngressStatus {
+                version,
+                ..IngressStatus::default()
+            },
+        );
+        assert!(!ingress.holds("a"));
+        assert_eq!(released, ["n1"]);
+    }
 }

@@ -8,11 +8,15 @@ use std::{
     time::{Duration, Instant},
 };
 
-use shoal_proto::{event::Event, node::NodeStatus, wire::address_ip};
+use shoal_proto::{
+    event::Event,
+    node::NodeStatus,
+    wire::{IngressPort, NetworkedService, address_ip},
+};
 
 use super::{
-    settle,
-    table::{self, Published},
+    networked, settle,
+    table::{self, Backends, Published},
 };
 use crate::{changes::Changes, ctx::Ctx, store::StoreError};
 
@@ -43,8 +47,12 @@ pub async fn run(ctx: Ctx) {
         }
         tokio::time::sleep(SETTLE).await;
         match compute(&ctx).await {
-            Ok((ports, timeouts)) => {
-                ctx.ingress.publish(ports, timeouts);
+            Ok(Computed {
+                ports,
+                services,
+                timeouts,
+            }) => {
+                ctx.ingress.publish(ports, services, timeouts);
             }
             Err(error) => tracing::warn!(%error, "cannot compute the ingress table"),
         }
@@ -64,7 +72,12 @@ async fn sleep_until(deadline: Option<Instant>) {
     }
 }
 
-type Computed = (Vec<shoal_proto::wire::IngressPort>, HashMap<String, Duration>);
+struct Computed {
+    ports: Vec<IngressPort>,
+    services: Vec<NetworkedService>,
+    /// Each service's drain timeout, by id.
+    timeouts: HashMap<String, Duration>,
+}
 
 async fn compute(ctx: &Ctx) -> Result<Computed, StoreError> {
     let services = ctx.store.list_services().await?;
@@ -79,9 +92,11 @@ async fn compute(ctx: &Ctx) -> Result<Computed, StoreError> {
         .filter_map(|r| Some((r.node.id, address_ip(&r.node.address)?)))
         .collect();
     let mut tasks = Vec::with_capacity(services.len());
+    // Only the services the table lists need their tasks read.
     for service in &services {
-        let published = service.spec.ports.iter().any(|p| p.published.is_some());
-        tasks.push(if published {
+        let reached =
+            !service.spec.networks.is_empty() || service.spec.ports.iter().any(|p| p.published.is_some());
+        tasks.push(if reached {
             ctx.store.tasks_of_service(&service.id).await?
         } else {
             Vec::new()
@@ -95,11 +110,17 @@ async fn compute(ctx: &Ctx) -> Result<Computed, StoreError> {
             name: &service.name,
             spec: &service.spec,
             tasks,
+            address: service.address,
         })
         .collect();
     let timeouts = services
         .iter()
         .map(|s| (s.id.clone(), s.spec.drain_timeout.as_std()))
         .collect();
-    Ok((table::build(&published, &addresses), timeouts))
+    let backends = Backends::new(&published, &addresses);
+    Ok(Computed {
+        ports: table::build(&published, &backends),
+        services: networked::build(&published, &backends),
+        timeouts,
+    })
 }

@@ -1,5 +1,7 @@
-//! Which tasks each ingress-published port forwards to. Pure: services,
-//! their tasks and the reachable nodes in, the ports with their backends out.
+//! Which tasks a service's ports forward to. Pure: services, their tasks
+//! and the reachable nodes in, the ports with their backends out. The one
+//! choice of backends serves both the ingress-published ports (here) and
+//! the ports of services on networks (`networked`).
 //!
 //! A node reports the host port Docker mapped for each task, and nothing
 //! else of the backend: the address is the one the node has on record, so a
@@ -8,11 +10,11 @@
 
 use std::{
     collections::{HashMap, HashSet},
-    net::{IpAddr, SocketAddr},
+    net::{IpAddr, Ipv4Addr, SocketAddr},
 };
 
 use shoal_proto::{
-    service::{DesiredState, PublishMode, ServiceSpec, TaskState},
+    service::{DesiredState, Protocol, PublishMode, ServiceSpec, TaskState},
     wire::{Backend, IngressPort},
 };
 
@@ -24,58 +26,80 @@ pub struct Published<'a> {
     pub name: &'a str,
     pub spec: &'a ServiceSpec,
     pub tasks: &'a [TaskRecord],
+    /// Its virtual address, for the tasks on its networks.
+    pub address: Ipv4Addr,
 }
 
-/// Every ingress port of every service, each with the tasks that may take a
-/// connection: wanted running, running, ready (healthy, or without a
-/// health check) and on a node that is up. A task being stopped is left out
-/// at once: that is what drains it.
-pub fn build(services: &[Published], node_addresses: &HashMap<String, IpAddr>) -> Vec<IngressPort> {
-    // A task "mapped" to a port the mesh itself listens on would send the
-    // mesh's connections back into it, round and round.
-    let mesh_ports: HashSet<u16> = services
-        .iter()
-        .flat_map(|s| &s.spec.ports)
-        .filter(|p| p.mode == PublishMode::Ingress)
-        .filter_map(|p| p.published)
-        .collect();
+/// How backends are chosen, for every port of every service in one table.
+pub struct Backends<'a> {
+    node_addresses: &'a HashMap<String, IpAddr>,
+    /// A task "mapped" to a port the mesh itself listens on would send the
+    /// mesh's connections back into it, round and round.
+    mesh_ports: HashSet<u16>,
+}
+
+impl<'a> Backends<'a> {
+    pub fn new(services: &[Published], node_addresses: &'a HashMap<String, IpAddr>) -> Self {
+        let mesh_ports = services
+            .iter()
+            .flat_map(|s| &s.spec.ports)
+            .filter(|p| p.mode == PublishMode::Ingress)
+            .filter_map(|p| p.published)
+            .collect();
+        Self {
+            node_addresses,
+            mesh_ports,
+        }
+    }
+
+    /// The tasks that may take a connection on their container port
+    /// `target`: wanted running, running, ready (healthy, or without a
+    /// health check) and on a node that is up, at the node's address and
+    /// the host port the task mapped. A task being stopped is left out at
+    /// once: that is what drains it. Ordered by task id.
+    pub fn of(&self, tasks: &[TaskRecord], target: u16, protocol: Protocol) -> Vec<Backend> {
+        let mut backends: Vec<Backend> = tasks
+            .iter()
+            .filter(|r| {
+                r.task.desired_state == DesiredState::Running
+                    && r.task.state == TaskState::Running
+                    && r.ready_since.is_some()
+            })
+            .filter_map(|r| {
+                let node_id = r.task.node_id.as_deref()?;
+                let node_ip = *self.node_addresses.get(node_id)?;
+                let binding = r.task.ports.iter().find(|b| {
+                    b.target == target
+                        && b.protocol == protocol
+                        && b.host_port != 0
+                        && !self.mesh_ports.contains(&b.host_port)
+                })?;
+                Some(Backend {
+                    task_id: r.task.id.clone(),
+                    node_id: node_id.to_owned(),
+                    addr: SocketAddr::new(node_ip, binding.host_port).to_string(),
+                })
+            })
+            .collect();
+        backends.sort_by(|a, b| a.task_id.cmp(&b.task_id));
+        backends
+    }
+}
+
+/// Every ingress port of every service, each with its backends.
+pub fn build(services: &[Published], backends: &Backends) -> Vec<IngressPort> {
     let mut ports = Vec::new();
     for service in services {
         for port in &service.spec.ports {
             let (PublishMode::Ingress, Some(published)) = (port.mode, port.published) else {
                 continue;
             };
-            let mut backends: Vec<Backend> = service
-                .tasks
-                .iter()
-                .filter(|r| {
-                    r.task.desired_state == DesiredState::Running
-                        && r.task.state == TaskState::Running
-                        && r.ready_since.is_some()
-                })
-                .filter_map(|r| {
-                    let node_id = r.task.node_id.as_deref()?;
-                    let node_ip = *node_addresses.get(node_id)?;
-                    let binding = r.task.ports.iter().find(|b| {
-                        b.target == port.target
-                            && b.protocol == port.protocol
-                            && b.host_port != 0
-                            && !mesh_ports.contains(&b.host_port)
-                    })?;
-                    Some(Backend {
-                        task_id: r.task.id.clone(),
-                        node_id: node_id.to_owned(),
-                        addr: SocketAddr::new(node_ip, binding.host_port).to_string(),
-                    })
-                })
-                .collect();
-            backends.sort_by(|a, b| a.task_id.cmp(&b.task_id));
             ports.push(IngressPort {
                 published,
                 protocol: port.protocol,
                 service_id: service.id.to_owned(),
                 service_name: service.name.to_owned(),
-                backends,
+                backends: backends.of(service.tasks, port.target, port.protocol),
             });
         }
     }
@@ -84,12 +108,9 @@ pub fn build(services: &[Published], node_addresses: &HashMap<String, IpAddr>) -
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use serde_json::json;
-    use shoal_proto::{
-        service::{Protocol, Task},
-        wire::PortBinding,
-    };
+    use shoal_proto::{service::Task, wire::PortBinding};
 
     use super::*;
 
@@ -105,7 +126,7 @@ mod tests {
         .unwrap()
     }
 
-    fn task(
+    pub fn task(
         id: &str,
         node: &str,
         state: TaskState,
@@ -160,15 +181,7 @@ mod tests {
             task("f", "gone", Running, Want, true, "127.0.0.9"),
         ];
         let nodes = addresses(&[("n1", "127.0.0.2"), ("n2", "10.0.0.3")]);
-        let ports = build(
-            &[Published {
-                id: "s1",
-                name: "web",
-                spec: &spec,
-                tasks: &tasks,
-            }],
-            &nodes,
-        );
+        let ports = ports_of(&spec, &tasks, &nodes);
         // The host-mode port and the unpublished one are not the mesh's.
         assert_eq!(ports.len(), 1);
         assert_eq!((ports[0].published, ports[0].protocol), (18080, Protocol::Tcp));
@@ -180,7 +193,22 @@ mod tests {
         assert_eq!(backends, [("a", "127.0.0.2:32768"), ("b", "10.0.0.3:32768")]);
     }
 
-    fn addresses(pairs: &[(&str, &str)]) -> HashMap<String, IpAddr> {
+    fn ports_of(
+        spec: &ServiceSpec,
+        tasks: &[TaskRecord],
+        nodes: &HashMap<String, IpAddr>,
+    ) -> Vec<IngressPort> {
+        let services = [Published {
+            id: "s1",
+            name: "web",
+            spec,
+            tasks,
+            address: Ipv4Addr::new(127, 128, 0, 1),
+        }];
+        build(&services, &Backends::new(&services, nodes))
+    }
+
+    pub fn addresses(pairs: &[(&str, &str)]) -> HashMap<String, IpAddr> {
         pairs
             .iter()
             .map(|(id, ip)| ((*id).to_owned(), ip.parse().unwrap()))
@@ -189,15 +217,7 @@ mod tests {
 
     fn backends_of(tasks: &[TaskRecord], nodes: &HashMap<String, IpAddr>) -> Vec<String> {
         let spec = spec();
-        let ports = build(
-            &[Published {
-                id: "s1",
-                name: "web",
-                spec: &spec,
-                tasks,
-            }],
-            nodes,
-        );
+        let ports = ports_of(&spec, tasks, nodes);
         ports[0].backends.iter().map(|b| b.addr.clone()).collect()
     }
 
