@@ -11,6 +11,7 @@ use shoal_proto::{
     auth::{ApiToken, AuditPage, AuditQuery, CreatedApiToken, Me, NewApiToken, NewUser, User, UserChange},
     dashboard::Dashboard,
     ingress::ServiceIngress,
+    network::{Network, NewNetwork},
     node::{JoinToken, JoinTokens, Node, NodeChange, NodeRole},
     service::{Revision, RevisionDiff, Rollout, RolloutDetail, Service, ServiceSpec, Task, TaskFilter},
     status::ServerStatus,
@@ -82,6 +83,12 @@ pub trait Backend: Send + Sync + 'static {
     async fn abort_rollout(&self, id: String) -> Result<Rollout, ServerFnError>;
     /// To `revision`, or to the one before the current.
     async fn rollback_service(&self, id: String, revision: Option<u64>) -> Result<Rollout, ServerFnError>;
+
+    /// Every network with its services.
+    async fn list_networks(&self) -> Result<Vec<Network>, ServerFnError>;
+    async fn create_network(&self, new: NewNetwork) -> Result<Network, ServerFnError>;
+    /// Refused while a service is on it.
+    async fn delete_network(&self, id: String) -> Result<(), ServerFnError>;
 
     /// The webhooks of a service (by id or name).
     async fn list_webhooks(&self, service: String) -> Result<Vec<Webhook>, ServerFnError>;

@@ -205,6 +205,7 @@ fn decode_event(data: &str) -> Option<Event> {
     use serde::Deserialize;
     use shoal_proto::{
         dashboard::ClusterEvent,
+        network::Network,
         node::Node,
         service::{Rollout, Service, Task},
     };
@@ -238,6 +239,10 @@ fn decode_event(data: &str) -> Option<Event> {
     #[derive(Deserialize)]
     struct ClusterBody {
         event: ClusterEvent,
+    }
+    #[derive(Deserialize)]
+    struct NetworkBody {
+        network: Network,
     }
     fn body<'a, T: Deserialize<'a>>(data: &'a str) -> Option<T> {
         serde_json::from_str(data).ok()
@@ -273,6 +278,13 @@ fn decode_event(data: &str) -> Option<Event> {
         "cluster.event" => Event::ClusterEvent {
             event: body::<ClusterBody>(data)?.event,
         },
+        "network.created" => Event::NetworkCreated {
+            network: body::<NetworkBody>(data)?.network,
+        },
+        "network.removed" => {
+            let RemovedBody { id, name } = body(data)?;
+            Event::NetworkRemoved { id, name }
+        }
         "resync" => Event::Resync,
         _ => return None,
     })
@@ -295,6 +307,11 @@ mod tests {
             r#"{"name":"web","type":"service.removed","id":"s1"}"#.to_string(),
             r#"{"type":"nothing.known"}"#.to_string(),
             r#"{"type":"service.removed","id":"s1"}"#.to_string(),
+            r#"{"type":"network.removed","id":"n1","name":"backend"}"#.to_string(),
+            r#"{"type":"network.created","network":{"id":"n1","name":"backend","encrypted":true,
+                "proxy_protocol":false,"created_at":1,"services":["api"]}}"#
+                .to_string(),
+            r#"{"type":"network.created","network":{"id":"n1","name":"backend"}}"#.to_string(),
             r#"{"id":"s1"}"#.to_string(),
             "not json".to_string(),
         ];
@@ -307,7 +324,7 @@ mod tests {
             assert_eq!(ours, serde, "{sample}");
         }
         assert!(matches!(
-            decode_event(&samples[7]),
+            decode_event(&samples[10]),
             Some(Event::NodeJoined { .. })
         ));
     }

@@ -8,6 +8,7 @@ use shoal_proto::{
     auth::{ApiToken, AuditPage, AuditQuery, CreatedApiToken, Me, Role, User, UserChange},
     dashboard::Dashboard,
     ingress::ServiceIngress,
+    network::Network,
     node::{JoinToken, JoinTokens, Node, NodeChange, NodeRole},
     service::{Revision, RevisionDiff, Rollout, RolloutDetail, Service, ServiceSpec, Task, TaskFilter},
     status::ServerStatus,
@@ -20,7 +21,10 @@ use text_json::JsonText;
 #[cfg(feature = "ssr")]
 use crate::backend::use_backend;
 #[cfg(feature = "ssr")]
-use shoal_proto::auth::{NewApiToken, NewUser};
+use shoal_proto::{
+    auth::{NewApiToken, NewUser},
+    network::NewNetwork,
+};
 
 #[server(prefix = "/rpc", output = JsonText)]
 pub async fn get_server_status() -> Result<ServerStatus, ServerFnError> {
@@ -241,6 +245,31 @@ pub async fn delete_webhook(id: String) -> Result<(), ServerFnError> {
 #[server(prefix = "/rpc", output = JsonText)]
 pub async fn list_webhook_deliveries(id: String) -> Result<Vec<Delivery>, ServerFnError> {
     use_backend()?.webhook_deliveries(id).await
+}
+
+#[server(prefix = "/rpc", output = JsonText)]
+pub async fn list_networks() -> Result<Vec<Network>, ServerFnError> {
+    use_backend()?.list_networks().await
+}
+
+#[server(prefix = "/rpc", output = JsonText)]
+pub async fn create_network(
+    name: String,
+    encrypted: bool,
+    proxy_protocol: bool,
+) -> Result<Network, ServerFnError> {
+    use_backend()?
+        .create_network(NewNetwork {
+            name,
+            encrypted,
+            proxy_protocol,
+        })
+        .await
+}
+
+#[server(prefix = "/rpc", output = JsonText)]
+pub async fn delete_network(id: String) -> Result<(), ServerFnError> {
+    use_backend()?.delete_network(id).await
 }
 
 /// The answers of the server functions: JSON, as server_fn's own `Json`, but

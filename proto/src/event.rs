@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::{
     dashboard::ClusterEvent,
+    network::Network,
     node::Node,
     service::{Rollout, Service, Task},
 };
@@ -38,6 +39,11 @@ pub enum Event {
     /// A rollout started, advanced, paused, resumed or ended.
     #[serde(rename = "rollout.updated")]
     RolloutUpdated { rollout: Box<Rollout> },
+    /// A network was created.
+    #[serde(rename = "network.created")]
+    NetworkCreated { network: Network },
+    #[serde(rename = "network.removed")]
+    NetworkRemoved { id: String, name: String },
     /// A line was added to the cluster's recent history (a node went down
     /// or came back, a rollout started or ended).
     #[serde(rename = "cluster.event")]

@@ -37,6 +37,9 @@ pub struct Changes {
     nodes: Vec<(String, NodeChange)>,
     /// New lines of the cluster's history.
     history: Vec<ClusterEvent>,
+    /// Networks created: published with their services.
+    networks: BTreeSet<String>,
+    networks_removed: Vec<(String, String)>,
     /// Every service should be looked at again.
     all: bool,
 }
@@ -139,6 +142,18 @@ impl Changes {
         self
     }
 
+    /// A network was created.
+    pub fn network(mut self, network_id: &str) -> Self {
+        self.networks.insert(network_id.to_owned());
+        self
+    }
+
+    pub fn network_removed(mut self, network_id: &str, name: &str) -> Self {
+        self.networks_removed
+            .push((network_id.to_owned(), name.to_owned()));
+        self
+    }
+
     fn node(mut self, node_id: &str, change: NodeChange) -> Self {
         self.nodes.push((node_id.to_owned(), change));
         self
@@ -204,6 +219,23 @@ impl Changes {
         for event in self.history {
             ctx.events.publish(Event::ClusterEvent { event });
         }
+        for id in &self.networks {
+            match network(ctx, id).await {
+                Ok(Some(network)) => ctx.events.publish(Event::NetworkCreated { network }),
+                Ok(None) => {}
+                Err(error) => unheard(&error, "network", id),
+            }
+        }
+        for (id, name) in self.networks_removed {
+            ctx.events.publish(Event::NetworkRemoved { id, name });
+        }
+    }
+}
+
+async fn network(ctx: &Ctx, id: &str) -> Result<Option<shoal_proto::network::Network>, AppError> {
+    match ctx.store.find_network(id).await? {
+        Some(network) => Ok(views::networks(ctx, vec![network]).await?.pop()),
+        None => Ok(None),
     }
 }
 

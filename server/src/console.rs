@@ -15,6 +15,7 @@ use shoal_proto::{
     },
     dashboard::Dashboard,
     ingress::ServiceIngress,
+    network::{Network, NewNetwork},
     node::{JoinToken, JoinTokens, Node, NodeChange, NodeRole, RemoveNode, RoleChange},
     service::{Revision, RevisionDiff, Rollout, RolloutDetail, Service, ServiceSpec, Task, TaskFilter},
     status::ServerStatus,
@@ -252,6 +253,22 @@ impl Backend for ConsoleBackend {
             .await
             .map_err(fail)
     }
+
+    async fn list_networks(&self) -> Result<Vec<Network>, ServerFnError> {
+        caller_for::<rpc::ListNetworks>()?;
+        ops::networks::list(&self.ctx).await.map_err(fail)
+    }
+
+    async fn create_network(&self, new: NewNetwork) -> Result<Network, ServerFnError> {
+        let caller = caller_for::<rpc::CreateNetwork>()?;
+        ops::networks::create(&self.ctx, &caller, new).await.map_err(fail)
+    }
+
+    async fn delete_network(&self, id: String) -> Result<(), ServerFnError> {
+        let caller = caller_for::<rpc::DeleteNetwork>()?;
+        ops::networks::delete(&self.ctx, &caller, &id).await.map_err(fail)
+    }
+
     async fn list_webhooks(&self, service: String) -> Result<Vec<Webhook>, ServerFnError> {
         caller_for::<rpc::ListWebhooks>()?;
         ops::webhooks::list(&self.ctx, &service).await.map_err(fail)

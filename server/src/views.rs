@@ -1,11 +1,12 @@
 //! What users see, built where it is read: a service with its task counts
 //! and rollouts, a rollout with the settings it runs with, a node with its
-//! live status. The operations, the event funnel and the dashboard all
+//! live status, a network with its services. The operations, the event funnel and the dashboard all
 //! build their views here, from the store and what only this server knows.
 
 use std::collections::HashMap;
 
 use shoal_proto::{
+    network::Network,
     node::Node,
     service::{DesiredState, Rollout, Service, ServiceSpec, TaskCounts, TaskState},
 };
@@ -75,6 +76,24 @@ pub async fn node_by_id(ctx: &Ctx, id: &str) -> Result<Option<Node>, AppError> {
         .map(|record| node(ctx, record.node)))
 }
 
+/// Networks with the names of the live services whose spec lists each.
+pub async fn networks(ctx: &Ctx, mut networks: Vec<Network>) -> Result<Vec<Network>, AppError> {
+    let services = ctx.store.list_services().await?;
+    for network in &mut networks {
+        network.services = on_network(&services, &network.name);
+    }
+    Ok(networks)
+}
+
+/// The names of the services on network `name`, in the order given.
+pub fn on_network(services: &[ServiceRecord], name: &str) -> Vec<String> {
+    services
+        .iter()
+        .filter(|s| s.spec.networks.iter().any(|n| n == name))
+        .map(|s| s.name.clone())
+        .collect()
+}
+
 fn counted(record: ServiceRecord, tasks: &[TaskRecord], rollout: Option<Rollout>) -> Service {
     let live = |r: &&TaskRecord| r.task.desired_state == DesiredState::Running && !r.task.state.is_terminal();
     let desired = match record.spec.replica_count() {
@@ -106,6 +125,7 @@ fn counted(record: ServiceRecord, tasks: &[TaskRecord], rollout: Option<Rollout>
         name: record.name,
         revision: record.revision,
         spec: record.spec.masked(),
+        address: Some(record.address),
         created_at: record.created_at,
         updated_at: record.updated_at,
         tasks: counts,

@@ -17,6 +17,7 @@ use serde_json::{Value, json};
 use shoal_app::rpc::RevokeToken;
 use shoal_proto::{
     auth::{ApiToken, CreatedApiToken, Role},
+    network::Network,
     service::{Rollout, Service, Task},
     webhook::CreatedWebhook,
 };
@@ -197,6 +198,7 @@ struct Objects {
     rollout: String,
     task: String,
     webhook: String,
+    network: String,
     /// How many objects were made to be deleted, for unique names.
     made: usize,
 }
@@ -231,10 +233,17 @@ impl Objects {
                 .json(&json!({ "name": "matrix" })),
         )
         .await;
+        let network: Network = created(
+            admin
+                .post(server.url("/api/v1/networks"))
+                .json(&json!({ "name": "matrix" })),
+        )
+        .await;
         Self {
             task: pending_task(server, &admin, &service.id).await,
             rollout: rollouts[0].id.clone(),
             webhook: webhook.webhook.id,
+            network: network.id,
             admin,
             user,
             service,
@@ -262,6 +271,7 @@ impl Objects {
             (None, "rollouts") => (self.rollout.clone(), false),
             (None, "tasks") => (self.task.clone(), false),
             (None, "webhooks") => (self.webhook.clone(), false),
+            (None, "networks") => (self.network.clone(), false),
             (None, "join-tokens") => ("worker".to_owned(), false),
             // A node exists only once an agent has joined, and no agent
             // runs here: these routes may only say it does not exist.
@@ -285,6 +295,15 @@ impl Objects {
                 )
                 .await;
                 service.id
+            }
+            "/api/v1/networks/{id}" => {
+                let network: Network = created(
+                    self.admin
+                        .post(server.url("/api/v1/networks"))
+                        .json(&json!({ "name": name })),
+                )
+                .await;
+                network.id
             }
             "/api/v1/webhooks/{id}" => {
                 let webhook: CreatedWebhook = created(

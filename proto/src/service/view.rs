@@ -12,6 +12,10 @@ pub struct Service {
     /// The current revision's number and spec.
     pub revision: u64,
     pub spec: ServiceSpec,
+    /// Its virtual address, kept for its life: tasks on a network it shares
+    /// reach it there, and by its name (`network::virtual_address`).
+    #[serde(default)]
+    pub address: Option<std::net::Ipv4Addr>,
     pub created_at: Millis,
     pub updated_at: Millis,
     pub tasks: TaskCounts,

@@ -7,6 +7,7 @@ pub mod audit;
 pub mod dashboard;
 pub mod ingress;
 pub mod join_tokens;
+pub mod networks;
 pub mod nodes;
 pub mod revise;
 pub mod rollouts;

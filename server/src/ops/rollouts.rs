@@ -8,7 +8,7 @@ use serde_json::json;
 use shoal_proto::service::{Rollout, RolloutDetail, RolloutStep};
 
 use super::{
-    audit,
+    audit, networks,
     revise::{Cause, new_revision},
     services,
 };
@@ -216,6 +216,8 @@ pub async fn rollback(
         .revision(&current.id, target)
         .await?
         .ok_or_else(|| AppError::NotFound(format!("{} has no revision {target}", current.name)))?;
+    // A network the old revision joined may have been deleted since.
+    networks::check_exist(ctx, &old.spec.networks).await?;
     let rollout = new_revision(ctx, caller, &current, &old.spec, Cause::Rollback { to: target })
         .await?
         .ok_or_else(|| AppError::Internal("a rollback started no rollout".into()))?;

@@ -12,7 +12,7 @@ use shoal_proto::{
 };
 
 use super::{
-    audit,
+    audit, networks,
     revise::{Cause, new_revision},
 };
 use crate::{
@@ -53,6 +53,7 @@ pub async fn create(ctx: &Ctx, caller: &Caller, spec: ServiceSpec) -> Result<Ser
         return Err(name_taken(&spec.name));
     }
     check_ports_free(ctx, None, &spec).await?;
+    networks::check_exist(ctx, &spec.networks).await?;
     let id = new_id();
     let now = now_millis();
     ctx.store
@@ -129,6 +130,7 @@ pub async fn deploy(
     keep_stored_password(&mut spec, &current.spec)?;
     spec.validate()?;
     check_ports_free(ctx, Some(&current.id), &spec).await?;
+    networks::check_exist(ctx, &spec.networks).await?;
     let rollout = change(ctx, caller, &current, spec, "service.update").await?;
     let service = get(ctx, &current.id).await?;
     Ok(Deployed { service, rollout })

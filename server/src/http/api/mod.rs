@@ -6,6 +6,7 @@
 mod accounts;
 mod dashboard;
 mod events;
+mod networks;
 mod nodes;
 mod services;
 mod webhooks;
@@ -177,6 +178,16 @@ pub fn routes() -> Vec<(ApiRoute, MethodRouter<AppState>)> {
         (
             route("GET", "/api/v1/webhooks/{id}/deliveries", OPERATOR),
             get(webhooks::deliveries),
+        ),
+        (route("GET", "/api/v1/networks", VIEWER), get(networks::list)),
+        (
+            route("POST", "/api/v1/networks", OPERATOR),
+            post(networks::create),
+        ),
+        (route("GET", "/api/v1/networks/{id}", VIEWER), get(networks::get)),
+        (
+            route("DELETE", "/api/v1/networks/{id}", OPERATOR),
+            delete(networks::delete),
         ),
         (route("GET", "/api/v1/tasks", VIEWER), get(services::tasks)),
         (route("GET", "/api/v1/tasks/{id}", VIEWER), get(services::task)),
