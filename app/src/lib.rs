@@ -31,6 +31,7 @@ use pages::{
     cluster::ClusterPage,
     dashboard::Dashboard,
     login::LoginPage,
+    networks::NetworksPage,
     nodes::NodesPage,
     not_found::NotFound,
     services::{EditServicePage, NewServicePage, ServicePage, ServicesPage},
@@ -100,6 +101,7 @@ pub fn App() -> impl IntoView {
                         view=|| view! { <RequireRole role=Role::Viewer><ServicePage /></RequireRole> }
                     />
                     <Route path=path!("services/:id/edit") view={Lazy::<EditServiceRoute>::new()} />
+                    <Route path=path!("networks") view={Lazy::<NetworksRoute>::new()} />
                     <Route path=path!("tokens") view={Lazy::<TokensRoute>::new()} />
                     <Route path=path!("users") view={Lazy::<UsersRoute>::new()} />
                     <Route path=path!("audit") view={Lazy::<AuditRoute>::new()} />
@@ -138,6 +140,19 @@ impl LazyRoute for EditServiceRoute {
 
     fn view(_route: Self) -> AnyView {
         view! { <RequireRole role=Role::Operator><EditServicePage /></RequireRole> }.into_any()
+    }
+}
+
+struct NetworksRoute;
+
+#[lazy_route]
+impl LazyRoute for NetworksRoute {
+    fn data() -> Self {
+        Self
+    }
+
+    fn view(_route: Self) -> AnyView {
+        view! { <RequireRole role=Role::Viewer><NetworksPage /></RequireRole> }.into_any()
     }
 }
 

@@ -3,8 +3,9 @@
 //! hydrates what the server rendered and a mismatch shows only there. Each
 //! page is loaded in the states that change its markup (services with no
 //! rollout and with running, paused, completed and rolled-back ones, a
-//! failing and a pending service, webhooks with deliveries, a node down, an
-//! empty cluster, an admin's, a viewer's and a visitor's view) and must:
+//! failing and a pending service, webhooks with deliveries, no network and
+//! a network with a service on it, a node down, an empty cluster, an
+//! admin's, a viewer's and a visitor's view) and must:
 //! - show what the state says (each page names an element that proves it),
 //! - log no error to the browser console (a panic, a hydration mismatch, a
 //!   failed request),
@@ -201,6 +202,13 @@ fn common_pages(state: &'static str) -> Vec<Visit> {
     ]
 }
 
+/// The networks page, with what proves it shows the state: `#networks-empty`
+/// without a network, a row's delete button for an operator or a service's
+/// link for a viewer once `direct-net` has one.
+fn networks_page(state: &'static str, proof: &str) -> Visit {
+    visit("/networks", state, proof)
+}
+
 /// Admin-only and operator-only pages: the page itself for an admin, the
 /// refusal for a viewer.
 fn guarded_pages(state: &'static str, admin: bool) -> Vec<Visit> {
@@ -248,12 +256,14 @@ async fn every_page_of_an_empty_cluster_loads_directly_without_an_error() {
 
     browser.login(server.url(), "ada", PASSWORD).await;
     let mut pages = common_pages("empty-admin");
+    pages.push(networks_page("empty-admin", "#networks-empty"));
     pages.extend(guarded_pages("empty-admin", true));
     check_all(&browser, server.url(), &pages, &mut report).await;
 
     browser.logout().await;
     browser.login(server.url(), "vera", PASSWORD).await;
     let mut pages = common_pages("empty-viewer");
+    pages.push(networks_page("empty-viewer", "#networks-empty"));
     pages.extend(guarded_pages("empty-viewer", false));
     check_all(&browser, server.url(), &pages, &mut report).await;
     browser.close().await;
@@ -370,11 +380,13 @@ async fn every_page_of_a_busy_cluster_loads_directly_in_every_state() {
     let reverted = create(&api, spec(names[4], "shoal-demo:v1", 1, host, rollback.clone())).await;
     // An image no node has and no registry serves: its tasks fail to start.
     let failing = create(&api, spec(names[5], "shoal-demo:missing", 1, host, quick.clone())).await;
-    let pending = create(
-        &api,
-        spec(names[6], "shoal-demo:v1", 1, "no-such-node", quick.clone()),
-    )
-    .await;
+    // The pending service is on a network: its tasks never run, so the
+    // network shows in the pages without involving the agents.
+    api.post("/api/v1/networks", json!({ "name": "direct-net" }))
+        .await;
+    let mut networked = spec(names[6], "shoal-demo:v1", 1, "no-such-node", quick.clone());
+    networked["networks"] = json!(["direct-net"]);
+    let pending = create(&api, networked).await;
     let hooked = create(&api, spec(names[7], "shoal-demo:v1", 1, host, quick.clone())).await;
     for id in [&done, &moving, &held, &reverted] {
         api.wait_for(
@@ -450,7 +462,7 @@ async fn every_page_of_a_busy_cluster_loads_directly_in_every_state() {
             page(&held, "#service-rollout[data-state='paused']"),
             page(&reverted, "#service-rollout[data-state='rollback_completed']"),
             page(&failing, "#service-title"),
-            page(&pending, "#service-title"),
+            page(&pending, "#service-address"),
             page(
                 &hooked,
                 if role == "busy-admin" {
@@ -466,6 +478,10 @@ async fn every_page_of_a_busy_cluster_loads_directly_in_every_state() {
     let mut report = Report::default();
     browser.login(server.url(), "ada", PASSWORD).await;
     let mut pages = common_pages("busy-admin");
+    pages.push(networks_page(
+        "busy-admin",
+        "tr[data-network='direct-net'] .network-delete",
+    ));
     pages.extend(guarded_pages("busy-admin", true));
     pages.extend(service_pages("busy-admin"));
     pages.extend(
@@ -478,6 +494,10 @@ async fn every_page_of_a_busy_cluster_loads_directly_in_every_state() {
     browser.logout().await;
     browser.login(server.url(), "vera", PASSWORD).await;
     let mut pages = common_pages("busy-viewer");
+    pages.push(networks_page(
+        "busy-viewer",
+        "tr[data-network='direct-net'] a.network-service",
+    ));
     pages.extend(guarded_pages("busy-viewer", false));
     pages.extend(service_pages("busy-viewer"));
     pages.push(visit(

@@ -62,6 +62,9 @@ fn NavLinks(role: Role) -> impl IntoView {
         <A href="/services" attr:id="nav-services">
             "Services"
         </A>
+        <A href="/networks" attr:id="nav-networks">
+            "Networks"
+        </A>
         <A href="/nodes" attr:id="nav-nodes">
             "Nodes"
         </A>

@@ -2,6 +2,7 @@ pub mod audit;
 pub mod cluster;
 pub mod dashboard;
 pub mod login;
+pub mod networks;
 pub mod nodes;
 pub mod not_found;
 pub mod services;

@@ -145,10 +145,24 @@ fn ServiceHeader(
         name,
         revision,
         spec,
+        address,
         updated_at,
         warnings,
         ..
     } = service;
+    // Only tasks on a shared network reach the address, so it is shown
+    // with the networks.
+    let joined = spec.networks.len();
+    let networks = (joined > 0).then(|| {
+        let names = spec.networks.join(", ");
+        view! {
+            <span id="service-networks">
+                {if joined == 1 { "network " } else { "networks " }}
+                <A href="/networks">{names}</A>
+            </span>
+            {address.map(|address| view! { <span>"address " <code id="service-address">{address.to_string()}</code></span> })}
+        }
+    });
     let replicas = spec.replica_count();
     let mode = match replicas {
         Some(replicas) => format!("{} · {replicas} replica{}", spec.mode.name(), plural(replicas)),
@@ -185,6 +199,7 @@ fn ServiceHeader(
                     <code id="service-current-image">{spec.image.clone()}</code>
                     <span id="service-revision">"revision " {revision}</span>
                     <span id="service-mode">{mode}</span>
+                    {networks}
                     <span class="muted">"updated " {utc(updated_at)}</span>
                 </p>
             </div>

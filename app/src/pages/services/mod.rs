@@ -18,8 +18,8 @@ pub use detail::ServicePage;
 pub use edit::{EditServicePage, NewServicePage};
 pub use list::{ServiceState, ServicesPage};
 
-/// The service's page; the id keeps working when the service is renamed.
-fn service_href(id: &str) -> String {
+/// The service's page, by its id or its name.
+pub(crate) fn service_href(id: &str) -> String {
     format!("/services/{id}")
 }
 
