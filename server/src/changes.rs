@@ -39,6 +39,7 @@ pub struct Changes {
     history: Vec<ClusterEvent>,
     /// Networks created: published with their services.
     networks: BTreeSet<String>,
+    /// Networks deleted, by id and name.
     networks_removed: Vec<(String, String)>,
     /// Every service should be looked at again.
     all: bool,
@@ -143,7 +144,7 @@ impl Changes {
     }
 
     /// A network was created.
-    pub fn network(mut self, network_id: &str) -> Self {
+    pub fn network_created(mut self, network_id: &str) -> Self {
         self.networks.insert(network_id.to_owned());
         self
     }
@@ -234,7 +235,7 @@ impl Changes {
 
 async fn network(ctx: &Ctx, id: &str) -> Result<Option<shoal_proto::network::Network>, AppError> {
     match ctx.store.find_network(id).await? {
-        Some(network) => Ok(views::networks(ctx, vec![network]).await?.pop()),
+        Some(network) => views::network(ctx, network).await.map(Some),
         None => Ok(None),
     }
 }

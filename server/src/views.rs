@@ -85,8 +85,14 @@ pub async fn networks(ctx: &Ctx, mut networks: Vec<Network>) -> Result<Vec<Netwo
     Ok(networks)
 }
 
+/// One network with its services.
+pub async fn network(ctx: &Ctx, mut network: Network) -> Result<Network, AppError> {
+    network.services = on_network(&ctx.store.list_services().await?, &network.name);
+    Ok(network)
+}
+
 /// The names of the services on network `name`, in the order given.
-pub fn on_network(services: &[ServiceRecord], name: &str) -> Vec<String> {
+fn on_network(services: &[ServiceRecord], name: &str) -> Vec<String> {
     services
         .iter()
         .filter(|s| s.spec.networks.iter().any(|n| n == name))

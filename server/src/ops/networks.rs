@@ -27,10 +27,7 @@ pub async fn list(ctx: &Ctx) -> Result<Vec<Network>, AppError> {
 /// By id or by name, with its services.
 pub async fn get(ctx: &Ctx, id_or_name: &str) -> Result<Network, AppError> {
     let network = find(ctx, id_or_name).await?;
-    let mut shown = views::networks(ctx, vec![network]).await?;
-    shown
-        .pop()
-        .ok_or_else(|| AppError::Internal("a network view went missing".into()))
+    views::network(ctx, network).await
 }
 
 pub async fn create(ctx: &Ctx, caller: &Caller, new: NewNetwork) -> Result<Network, AppError> {
@@ -65,7 +62,7 @@ pub async fn create(ctx: &Ctx, caller: &Caller, new: NewNetwork) -> Result<Netwo
         }),
     )
     .await;
-    Changes::new().network(&network.id).tell(ctx).await;
+    Changes::new().network_created(&network.id).tell(ctx).await;
     get(ctx, &network.id).await
 }
 
