@@ -1,7 +1,11 @@
 //! Service networks: create, list, read and delete them, and the check that
 //! a spec joins only networks that exist. A network's services are the
 //! live services whose spec lists it; a network in use cannot go, so no
-//! service is left naming one that is gone.
+//! service is left naming one that is gone. Both checks read, then write:
+//! a spec deployed in the same instant as its network is deleted can still
+//! name it. The table carries networks by name only, so such a service
+//! still shares it with the others that list it; creating the network
+//! again makes it whole.
 
 use serde_json::json;
 use shoal_proto::{
