@@ -85,8 +85,12 @@ pub enum Command {
     /// API version both sides speak, and prints the engine's version, the API
     /// version in use, the host's OS, architecture, kernel, CPUs and memory,
     /// and how many containers and images the engine holds: the facts the
-    /// agent reports to the cluster about this node. Exits with a non-zero
-    /// status and one line on stderr when the engine cannot be reached.
+    /// agent reports to the cluster about this node. Then checks what
+    /// service networks need from the host (root's capabilities, entering
+    /// network namespaces, iptables with NAT, a nameserver in
+    /// /etc/resolv.conf) and says how to fix what is missing. Exits with a
+    /// non-zero status and one line on stderr when the engine cannot be
+    /// reached; a missing service-network need is reported, not an error.
     Doctor(DoctorArgs),
 
     /// Join a Shoal cluster with a join token, then stay connected like `run`.

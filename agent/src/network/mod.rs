@@ -12,10 +12,12 @@
 //! - `netns`: opening sockets inside a container's namespace;
 //! - `nat`: the rule that sends virtual addresses to the agent's listener;
 //! - `resolver` and `connections`: what serves each container;
-//! - `sandbox`: one container's servers; `node`: [`Networks`], all of them.
+//! - `sandbox`: one container's servers; `node`: [`Networks`], all of them;
+//! - `host`: what the host must offer, checked by `shoal-agent doctor`.
 
 mod connections;
 mod dns;
+pub mod host;
 mod nat;
 pub mod netns;
 mod node;
@@ -25,6 +27,5 @@ mod routes;
 mod sandbox;
 mod view;
 
-pub use nat::IPTABLES;
 pub use node::{Container, Networks};
-pub use resolver::{host_upstreams, nameservers};
+pub use resolver::host_upstreams;

@@ -63,21 +63,21 @@ pub fn nameservers(resolv_conf: &str) -> Vec<SocketAddr> {
         .collect()
 }
 
-/// The host's resolvers, as its `/etc/resolv.conf` names them now.
+/// The host's resolvers, as its `/etc/resolv.conf` names them now; none if
+/// it cannot be read.
+pub fn host_nameservers() -> Vec<SocketAddr> {
+    std::fs::read_to_string(HOST_RESOLV_CONF)
+        .map(|text| nameservers(&text))
+        .unwrap_or_default()
+}
+
+/// [`host_nameservers`], for the agent's life: read once at start.
 pub fn host_upstreams() -> Arc<[SocketAddr]> {
-    let upstreams = match std::fs::read_to_string(HOST_RESOLV_CONF) {
-        Ok(text) => nameservers(&text),
-        Err(error) => {
-            tracing::warn!(
-                "cannot read {HOST_RESOLV_CONF}: {error}; containers on service networks resolve only cluster names"
-            );
-            Vec::new()
-        }
-    };
+    let upstreams = host_nameservers();
     if upstreams.is_empty() {
         tracing::warn!(
-            "{HOST_RESOLV_CONF} names no nameserver the agent can use; containers on service networks \
-             resolve only cluster names"
+            "{HOST_RESOLV_CONF} cannot be read or names no nameserver the agent can use; containers on \
+             service networks resolve only cluster names (see `shoal-agent doctor`)"
         );
     }
     upstreams.into()
