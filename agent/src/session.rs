@@ -119,11 +119,7 @@ pub async fn keep(
     // And one set of service networks, sharing the mesh's caps: containers
     // keep resolving and reaching each other while the server is away.
     let networks = Networks::new(&ingress, host_upstreams());
-    tokio::spawn(watch_networked(
-        engine.client().clone(),
-        identity.meta.node_id.clone(),
-        networks.clone(),
-    ));
+    tokio::spawn(watch_networked(engine, &identity.meta.node_id, networks.clone()));
     let routing = Routing { ingress, networks };
     if let Some(addr) = metrics_listen {
         // Asked for explicitly, so a port that cannot be had stops the agent

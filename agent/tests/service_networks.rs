@@ -5,6 +5,9 @@
 //! to a backend on the host's loopback. Needs root, `unshare`, `ip` and
 //! `iptables`, as the agent does.
 
+#[path = "support/dns.rs"]
+mod dns;
+
 use std::{
     io::{BufRead, BufReader, Read, Write},
     net::{Ipv4Addr, SocketAddr, TcpStream, UdpSocket},
@@ -12,6 +15,8 @@ use std::{
     sync::Arc,
     time::{Duration, Instant},
 };
+
+use dns::{RESOLVER, query, read, resolve};
 
 use shoal_agent::{
     ingress::{Ingress, Limits},
@@ -22,7 +27,6 @@ use shoal_proto::{
     wire::{Backend, NetworkedPort, NetworkedService},
 };
 
-const RESOLVER: &str = "127.0.0.53:53";
 const API: Ipv4Addr = Ipv4Addr::new(127, 128, 0, 1);
 const BILLING: Ipv4Addr = Ipv4Addr::new(127, 128, 0, 2);
 /// What the stand-in for the host's resolver answers every name with.
@@ -114,55 +118,6 @@ fn service(id: &str, name: &str, network: &str, address: Ipv4Addr, backend: Sock
             }],
         }],
     }
-}
-
-fn query(id: u16, name: &str) -> Vec<u8> {
-    let mut packet = Vec::new();
-    for word in [id, 0x0100, 1, 0, 0, 0] {
-        packet.extend_from_slice(&word.to_be_bytes());
-    }
-    for label in name.split('.') {
-        packet.push(label.len() as u8);
-        packet.extend_from_slice(label.as_bytes());
-    }
-    packet.extend_from_slice(&[0, 0, 1, 0, 1]);
-    packet
-}
-
-/// The answer's rcode and, if it has one, the address of its first record
-/// (which, in these answers, ends the packet).
-fn read(answer: &[u8], id: u16) -> (u8, Option<Ipv4Addr>) {
-    assert_eq!(&answer[..2], &id.to_be_bytes(), "an answer to another query");
-    let rcode = answer[3] & 0xF;
-    let answers = u16::from_be_bytes([answer[6], answer[7]]);
-    let address = (answers > 0).then(|| {
-        let octets: [u8; 4] = answer[answer.len() - 4..].try_into().unwrap();
-        Ipv4Addr::from(octets)
-    });
-    (rcode, address)
-}
-
-/// Asks the resolver over UDP, again and again for a few seconds: the
-/// agent opens it a moment after being told of the container, as a
-/// container's resolv.conf options allow for.
-fn resolve(name: &str) -> Option<(u8, Option<Ipv4Addr>)> {
-    let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
-    socket.set_read_timeout(Some(Duration::from_millis(200))).unwrap();
-    let deadline = Instant::now() + Duration::from_secs(5);
-    let mut buffer = [0; 512];
-    for id in 1.. {
-        if Instant::now() > deadline {
-            return None;
-        }
-        if socket.send_to(&query(id, name), RESOLVER).is_err() {
-            std::thread::sleep(Duration::from_millis(50));
-            continue;
-        }
-        if let Ok((length, _)) = socket.recv_from(&mut buffer) {
-            return Some(read(&buffer[..length], id));
-        }
-    }
-    unreachable!()
 }
 
 fn resolve_over_tcp(name: &str) -> (u8, Option<Ipv4Addr>) {

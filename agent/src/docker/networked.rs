@@ -3,7 +3,7 @@
 //! the engine says one of them started or ended, and every 30 s in case an
 //! event was missed.
 
-use std::{collections::HashMap, time::Duration};
+use std::{collections::HashMap, future::Future, time::Duration};
 
 use bollard::{
     Docker,
@@ -15,6 +15,7 @@ use tokio::time::sleep;
 use super::labels::{self, NETWORKS, NODE_ID};
 use crate::{
     backoff::RECONNECT,
+    engine::Engine,
     network::{Container, Networks},
 };
 
@@ -24,41 +25,48 @@ const RESYNC: Duration = Duration::from_secs(30);
 const EVENTS: [&str; 3] = ["start", "die", "destroy"];
 
 /// Keeps `networks` serving this node's running networked containers, for
-/// as long as the agent runs.
-pub async fn watch(docker: Docker, node_id: String, networks: Networks) {
-    let mine = vec![labels::filter(NODE_ID, &node_id), NETWORKS.to_owned()];
-    let mut attempt = 0;
-    loop {
-        // Subscribed before the first look, so that nothing between the
-        // two goes unseen.
-        let filters = HashMap::from([
-            ("type".to_owned(), vec!["container".to_owned()]),
-            ("label".to_owned(), mine.clone()),
-            ("event".to_owned(), EVENTS.map(str::to_owned).to_vec()),
-        ]);
-        let mut events = docker.events(Some(EventsOptions {
-            filters: Some(filters),
-            ..EventsOptions::default()
-        }));
-        look(&docker, &mine, &networks).await;
+/// as long as the returned future runs (the agent's life).
+pub fn watch(
+    engine: &Engine,
+    node_id: &str,
+    networks: Networks,
+) -> impl Future<Output = ()> + Send + 'static {
+    let docker = engine.client().clone();
+    let mine = vec![labels::filter(NODE_ID, node_id), NETWORKS.to_owned()];
+    async move {
+        let mut attempt = 0;
         loop {
-            tokio::select! {
-                event = events.next() => match event {
-                    Some(Ok(_)) => {
-                        attempt = 0;
-                        look(&docker, &mine, &networks).await;
-                    }
-                    Some(Err(error)) => {
-                        tracing::warn!("service networks: the engine's events failed: {error}");
-                        break;
-                    }
-                    None => break,
-                },
-                () = sleep(RESYNC) => look(&docker, &mine, &networks).await,
+            // Subscribed before the first look, so that nothing between the
+            // two goes unseen.
+            let filters = HashMap::from([
+                ("type".to_owned(), vec!["container".to_owned()]),
+                ("label".to_owned(), mine.clone()),
+                ("event".to_owned(), EVENTS.map(str::to_owned).to_vec()),
+            ]);
+            let mut events = docker.events(Some(EventsOptions {
+                filters: Some(filters),
+                ..EventsOptions::default()
+            }));
+            look(&docker, &mine, &networks).await;
+            loop {
+                tokio::select! {
+                    event = events.next() => match event {
+                        Some(Ok(_)) => {
+                            attempt = 0;
+                            look(&docker, &mine, &networks).await;
+                        }
+                        Some(Err(error)) => {
+                            tracing::warn!("service networks: the engine's events failed: {error}");
+                            break;
+                        }
+                        None => break,
+                    },
+                    () = sleep(RESYNC) => look(&docker, &mine, &networks).await,
+                }
             }
+            sleep(RECONNECT.delay(attempt, rand::random())).await;
+            attempt = attempt.saturating_add(1);
         }
-        sleep(RECONNECT.delay(attempt, rand::random())).await;
-        attempt = attempt.saturating_add(1);
     }
 }
 
