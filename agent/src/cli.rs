@@ -112,7 +112,10 @@ pub enum Command {
     /// the server asks for, runs the tasks the server assigns, and listens
     /// on every port published in ingress mode, forwarding connections to
     /// the service's tasks on any node (the routing mesh; --metrics-listen
-    /// shows its counters). After network loss or a server restart it
+    /// shows its counters). Inside each of its containers on a service
+    /// network it answers the names of the services sharing a network and
+    /// forwards their virtual addresses the same way (this needs root;
+    /// `doctor` checks what else). After network loss or a server restart it
     /// reconnects, waiting longer after each failed attempt (up to 30 s).
     /// It exits with an error only when the server refuses the node for
     /// good, e.g. after an admin removed it.
