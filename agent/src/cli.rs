@@ -85,8 +85,12 @@ pub enum Command {
     /// API version both sides speak, and prints the engine's version, the API
     /// version in use, the host's OS, architecture, kernel, CPUs and memory,
     /// and how many containers and images the engine holds: the facts the
-    /// agent reports to the cluster about this node. Exits with a non-zero
-    /// status and one line on stderr when the engine cannot be reached.
+    /// agent reports to the cluster about this node. Then checks what
+    /// service networks need from the host (root's capabilities, entering
+    /// network namespaces, iptables with NAT, a nameserver in
+    /// /etc/resolv.conf) and says how to fix what is missing. Exits with a
+    /// non-zero status and one line on stderr when the engine cannot be
+    /// reached; a missing service-network need is reported, not an error.
     Doctor(DoctorArgs),
 
     /// Join a Shoal cluster with a join token, then stay connected like `run`.
@@ -108,7 +112,10 @@ pub enum Command {
     /// the server asks for, runs the tasks the server assigns, and listens
     /// on every port published in ingress mode, forwarding connections to
     /// the service's tasks on any node (the routing mesh; --metrics-listen
-    /// shows its counters). After network loss or a server restart it
+    /// shows its counters). Inside each of its containers on a service
+    /// network it answers the names of the services sharing a network and
+    /// forwards their virtual addresses the same way (this needs root;
+    /// `doctor` checks what else). After network loss or a server restart it
     /// reconnects, waiting longer after each failed attempt (up to 30 s).
     /// It exits with an error only when the server refuses the node for
     /// good, e.g. after an admin removed it.

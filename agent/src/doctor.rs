@@ -1,12 +1,16 @@
-//! `shoal-agent doctor`: checks the engine and shows what this node offers.
+//! `shoal-agent doctor`: checks the engine and shows what this node offers,
+//! then what the host offers service networks, with how to fix what is
+//! missing.
 
 use std::io::{self, Write};
 
 use clap::Args;
+use serde::Serialize;
 
 use crate::{
     engine::{Engine, EngineInfo},
     error::Error,
+    network::host::{self, Check},
 };
 
 // The command's options live with the command, so that the command line
@@ -19,16 +23,35 @@ pub struct DoctorArgs {
     pub json: bool,
 }
 
+/// The JSON form: the engine's facts at the top level, as before there were
+/// checks, and the checks beside them.
+#[derive(Serialize)]
+struct Report<'a> {
+    #[serde(flatten)]
+    info: &'a EngineInfo,
+    service_networks: &'a [Check],
+}
+
+/// The checks fail nothing: a host without them still runs tasks and
+/// publishes ports, and the rows say what service networks lack.
 pub async fn run(engine: &Engine, args: &DoctorArgs) -> Result<(), Error> {
     let info = engine.info().await?;
+    let checks = tokio::task::spawn_blocking(host::checks)
+        .await
+        .map_err(io::Error::other)?;
     // A closed stdout (`| head`) must become an error message, not the panic
     // that `println!` would raise.
     let mut out = io::stdout().lock();
     if args.json {
-        serde_json::to_writer_pretty(&mut out, &info).map_err(io::Error::from)?;
+        let report = Report {
+            info: &info,
+            service_networks: &checks,
+        };
+        serde_json::to_writer_pretty(&mut out, &report).map_err(io::Error::from)?;
         writeln!(out)?;
     } else {
         write!(out, "{}", table(&engine.host().to_string(), &info))?;
+        write!(out, "{}", checks_table(&checks))?;
     }
     out.flush()?;
     Ok(())
@@ -63,6 +86,21 @@ fn table(host: &str, info: &EngineInfo) -> String {
     rows.iter()
         .map(|(label, value)| format!("{:<18}{value}\n", format!("{label}:")))
         .collect()
+}
+
+/// One row per check, under a heading, "ok" or "MISSING" first so that a
+/// glance finds what to fix.
+fn checks_table(checks: &[Check]) -> String {
+    let mut text = "\nService networks:\n".to_owned();
+    for check in checks {
+        let verdict = if check.ok { "ok" } else { "MISSING" };
+        text.push_str(&format!(
+            "  {:<16}{verdict}: {}\n",
+            format!("{}:", check.name),
+            check.detail
+        ));
+    }
+    text
 }
 
 /// Engines may leave a fact out; say so rather than print an empty cell.
@@ -109,6 +147,30 @@ CPUs:             4
 Memory:           8.0 GiB
 Containers:       3 (1 running)
 Images:           7
+"
+        );
+    }
+
+    #[test]
+    fn checks_say_ok_or_missing_with_the_fix() {
+        let checks = [
+            Check {
+                name: "Namespaces",
+                ok: true,
+                detail: "fine".into(),
+            },
+            Check {
+                name: "NAT rules",
+                ok: false,
+                detail: "install iptables".into(),
+            },
+        ];
+        assert_eq!(
+            checks_table(&checks),
+            "
+Service networks:
+  Namespaces:     ok: fine
+  NAT rules:      MISSING: install iptables
 "
         );
     }

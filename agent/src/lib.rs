@@ -14,6 +14,7 @@ mod identity;
 pub mod ingress;
 mod inventory;
 mod join;
+pub mod network;
 mod session;
 pub mod tasks;
 mod tls;

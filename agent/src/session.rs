@@ -3,14 +3,17 @@
 //! the interval the server asks for. Assignments from the server go to the
 //! task reconciler, and its task reports go back to the server. Ingress
 //! tables go to the routing mesh, whose status goes back after each table
-//! and every few seconds while its counters move. A lost
+//! and every few seconds while its counters move; their networked services
+//! go to the service networks, which serve this node's containers. A lost
 //! connection is retried with backoff; a refusal for good (the node was
 //! removed) ends the agent with the server's reason.
 
 use std::{convert::Infallible, net::SocketAddr, path::Path, sync::Arc, time::Duration};
 
 use rustls::ClientConfig;
-use shoal_proto::wire::{AgentMessage, PROTOCOL_VERSION, Refusal, ServerMessage, TaskReport};
+use shoal_proto::wire::{
+    AgentMessage, IngressStatus, IngressTable, PROTOCOL_VERSION, Refusal, ServerMessage, TaskReport,
+};
 use tokio::{
     net::TcpListener,
     sync::mpsc::UnboundedReceiver,
@@ -20,12 +23,13 @@ use tokio::{
 use crate::{
     backoff::RECONNECT,
     connection::{ServerAddr, answer, dial, send, unexpected},
-    docker::{DockerRuntime, Node},
+    docker::{DockerRuntime, Node, watch_networked},
     engine::Engine,
     error::Error,
     identity::Identity,
     ingress::{Ingress, Limits, open_files_limit, serve_metrics},
     inventory::inventory,
+    network::{Networks, host_upstreams},
     tasks::Reconciler,
     tls,
 };
@@ -37,6 +41,21 @@ const MIN_INTERVAL: Duration = Duration::from_millis(100);
 /// How often the ingress counters are reported while they change: often
 /// enough for a console to look live, rare enough to cost nothing.
 const INGRESS_STATUS_INTERVAL: Duration = Duration::from_secs(2);
+
+/// Where the server's tables go: the routing mesh takes the published
+/// ports, the service networks the networked services. Both outlive
+/// connections.
+struct Routing {
+    ingress: Ingress,
+    networks: Networks,
+}
+
+impl Routing {
+    fn apply(&self, table: IngressTable) -> IngressStatus {
+        self.networks.apply(&table.services);
+        self.ingress.apply(table)
+    }
+}
 
 /// Why one connection ended.
 struct Failure {
@@ -97,6 +116,11 @@ pub async fn keep(
     // reconnects, until the next table says otherwise.
     log_mesh_limits(&mesh);
     let ingress = Ingress::new(identity.meta.host_ip(), mesh);
+    // And one set of service networks, sharing the mesh's caps: containers
+    // keep resolving and reaching each other while the server is away.
+    let networks = Networks::new(&ingress, host_upstreams());
+    tokio::spawn(watch_networked(engine, &identity.meta.node_id, networks.clone()));
+    let routing = Routing { ingress, networks };
     if let Some(addr) = metrics_listen {
         // Asked for explicitly, so a port that cannot be had stops the agent
         // at once rather than leaving a scraper without answers.
@@ -104,7 +128,7 @@ pub async fn keep(
             .await
             .map_err(|source| Error::MetricsListen { addr, source })?;
         tracing::info!(%addr, "serving ingress metrics at /metrics");
-        tokio::spawn(serve_metrics(listener, ingress.clone()));
+        tokio::spawn(serve_metrics(listener, routing.ingress.clone()));
     }
     let mut attempt = 0;
     loop {
@@ -115,7 +139,7 @@ pub async fn keep(
             Arc::clone(&config),
             &tasks,
             &mut reports,
-            &ingress,
+            &routing,
         )
         .await;
         if failure.permanent {
@@ -139,8 +163,9 @@ async fn session(
     config: Arc<ClientConfig>,
     tasks: &Reconciler,
     reports: &mut UnboundedReceiver<TaskReport>,
-    ingress: &Ingress,
+    routing: &Routing,
 ) -> Failure {
+    let ingress = &routing.ingress;
     // Facts first: an engine that does not answer is reported without
     // connecting and disconnecting.
     let info = match engine.info().await {
@@ -219,7 +244,7 @@ async fn session(
                 Some(Ok(ServerMessage::Assignments { tasks: assigned })) => tasks.replace(assigned),
                 Some(Ok(ServerMessage::AssignmentChanges { upsert, remove })) => tasks.update(upsert, remove),
                 Some(Ok(ServerMessage::Ingress(table))) => {
-                    let status = ingress.apply(table);
+                    let status = routing.apply(table);
                     ingress_reported = Some(status.clone());
                     if let Err(error) = send(&mut connection, server, &AgentMessage::IngressStatus(status)).await {
                         return Failure::retry(error, true);

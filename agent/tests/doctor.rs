@@ -262,3 +262,51 @@ fn answer(api_version: &str, path: &str) -> (&'static str, Value) {
         _ => ("404 Not Found", json!({ "message": "page not found" })),
     }
 }
+
+#[test]
+fn doctor_checks_what_service_networks_need_from_the_host() {
+    let output = agent(&["doctor"]);
+    assert!(output.status.success());
+    let text = stdout(&output);
+    let section = text
+        .split_once("Service networks:\n")
+        .unwrap_or_else(|| panic!("no service networks section in:\n{text}"))
+        .1;
+    for check in ["Capabilities:", "Namespaces:", "NAT rules:", "Upstream DNS:"] {
+        assert!(section.contains(check), "{check} missing from:\n{section}");
+    }
+    // The tests run as root with iptables, as an agent must: all is there.
+    assert!(!section.contains("MISSING"), "{section}");
+
+    let output = agent(&["doctor", "--json"]);
+    let report: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert!(
+        report["engine_version"].is_string(),
+        "engine facts stay at the top"
+    );
+    let checks = report["service_networks"].as_array().unwrap();
+    assert_eq!(checks.len(), 4);
+    assert!(checks.iter().all(|check| check["ok"] == true), "{checks:?}");
+}
+
+#[test]
+fn doctor_says_how_to_get_iptables_when_it_is_missing() {
+    // A PATH without iptables: the agent finds none.
+    let output = Command::new(env!("CARGO_BIN_EXE_shoal-agent"))
+        .arg("doctor")
+        .env("PATH", "/nonexistent")
+        .env_remove("DOCKER_HOST")
+        .env_remove("RUST_LOG")
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "the checks fail nothing");
+    let text = stdout(&output);
+    let row = text
+        .lines()
+        .find(|line| line.trim_start().starts_with("NAT rules:"))
+        .unwrap_or_else(|| panic!("no NAT row in:\n{text}"));
+    assert!(
+        row.contains("MISSING") && row.contains("apt-get install iptables"),
+        "{row}"
+    );
+}

@@ -1,5 +1,6 @@
 //! A task's container as Docker's create request: its name, labels,
-//! process, health check, limits and ports.
+//! process, health check, limits, ports, and for a task on service
+//! networks, the agent's resolver.
 
 use std::{collections::HashMap, net::IpAddr};
 
@@ -7,11 +8,19 @@ use bollard::models::{
     ContainerCreateBody, HealthConfig, HostConfig, PortBinding, PortMap, RestartPolicy, RestartPolicyNameEnum,
 };
 use shoal_proto::{
+    network::RESOLVER,
     service::{Duration, HealthCheck, PortConfig, Protocol, PublishMode},
     wire::Assignment,
 };
 
 use super::{Node, labels::labels};
+
+/// The resolver's options in a networked container's resolv.conf. The
+/// agent opens the resolver a moment after the container starts (when the
+/// engine says it did): a program that resolves a name at once has its
+/// query asked again each second, five times, instead of failing. On
+/// glibc, `attempts` counts every nameserver; there is one.
+const RESOLVER_OPTIONS: [&str; 2] = ["attempts:5", "timeout:1"];
 
 /// Enough of a node id to tell the nodes of a cluster apart in a name.
 const NODE_ID_PREFIX: usize = 12;
@@ -35,6 +44,7 @@ pub fn body(assignment: &Assignment, node: &Node) -> ContainerCreateBody {
         .map(|(key, value)| format!("{key}={value}"))
         .collect();
     let (exposed, bindings) = ports(&spec.ports, node.host_ip);
+    let networked = !spec.networks.is_empty();
     ContainerCreateBody {
         image: Some(spec.image.clone()),
         entrypoint: spec.entrypoint.clone(),
@@ -54,6 +64,10 @@ pub fn body(assignment: &Assignment, node: &Node) -> ContainerCreateBody {
             port_bindings: Some(bindings),
             nano_cpus: spec.nano_cpus,
             memory: spec.memory_bytes,
+            // On a network, names resolve through the agent inside the
+            // container (docs/networking-agent.md); otherwise as Docker does.
+            dns: networked.then(|| vec![RESOLVER.to_string()]),
+            dns_options: networked.then(|| RESOLVER_OPTIONS.map(str::to_owned).to_vec()),
             ..HostConfig::default()
         }),
         ..ContainerCreateBody::default()
@@ -212,6 +226,27 @@ mod tests {
         assert_eq!(host.nano_cpus, Some(500_000_000));
         assert_eq!(host.memory, Some(64 << 20));
         assert_eq!(host.restart_policy.unwrap().name, Some(RestartPolicyNameEnum::NO));
+        assert_eq!((host.dns, host.dns_options), (None, None), "not on a network");
+        assert!(!body.labels.unwrap().contains_key("shoal.networks"));
+    }
+
+    #[test]
+    fn a_task_on_networks_resolves_through_the_agent_and_says_its_networks() {
+        let mut task = assignment();
+        task.container.networks = vec!["backend".into(), "frontend".into()];
+        let body = body(&task, &node("0.0.0.0"));
+        let host = body.host_config.unwrap();
+        assert_eq!(host.dns, Some(vec!["127.0.0.53".to_owned()]));
+        assert_eq!(
+            host.dns_options,
+            Some(vec!["attempts:5".to_owned(), "timeout:1".to_owned()])
+        );
+        let labels = body.labels.unwrap();
+        assert_eq!(labels["shoal.networks"], "backend,frontend");
+        assert_eq!(
+            super::super::labels::networks(&labels["shoal.networks"]),
+            ["backend", "frontend"]
+        );
     }
 
     #[test]

@@ -14,9 +14,15 @@ pub const TASK_ID: &str = "shoal.task.id";
 pub const SLOT: &str = "shoal.slot";
 pub const REVISION: &str = "shoal.revision";
 pub const NODE_ID: &str = "shoal.node.id";
+/// The task's service networks, joined by commas (names never hold one);
+/// only on containers that are on a network, so that the engine can list
+/// just those for the agent to serve.
+pub const NETWORKS: &str = "shoal.networks";
 
 pub fn labels(assignment: &Assignment, node_id: &str) -> HashMap<String, String> {
     let slot = assignment.slot.map(|slot| slot.to_string()).unwrap_or_default();
+    let networks = &assignment.container.networks;
+    let networks = (!networks.is_empty()).then(|| (NETWORKS, networks.join(",")));
     [
         (SERVICE_ID, assignment.service_id.clone()),
         (SERVICE_NAME, assignment.service_name.clone()),
@@ -26,8 +32,18 @@ pub fn labels(assignment: &Assignment, node_id: &str) -> HashMap<String, String>
         (NODE_ID, node_id.to_owned()),
     ]
     .into_iter()
+    .chain(networks)
     .map(|(key, value)| (key.to_owned(), value))
     .collect()
+}
+
+/// The networks a container's [`NETWORKS`] label names.
+pub fn networks(label: &str) -> Vec<String> {
+    label
+        .split(',')
+        .filter(|name| !name.is_empty())
+        .map(str::to_owned)
+        .collect()
 }
 
 /// An engine filter matching a label's value.

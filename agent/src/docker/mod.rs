@@ -1,9 +1,11 @@
 //! The reconciler's runtime on a Docker engine, through bollard: every
-//! request is limited to containers labelled with this node's id.
+//! request is limited to containers labelled with this node's id. Also
+//! (`networked`) which of them the service networks serve.
 
 mod create;
 mod image;
 mod labels;
+mod networked;
 mod observe;
 
 use std::{collections::HashMap, net::IpAddr, time::Duration};
@@ -18,6 +20,8 @@ use bollard::{
 };
 use futures_util::{StreamExt, TryStreamExt, stream::BoxStream};
 use shoal_proto::{service::RegistryAuth, wire::Assignment};
+
+pub use networked::watch as watch_networked;
 
 use crate::{
     docker_host::DockerHost,

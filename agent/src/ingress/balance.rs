@@ -14,7 +14,7 @@ use std::{
     },
 };
 
-use shoal_proto::wire::IngressPort;
+use shoal_proto::wire::Backend;
 
 #[derive(Debug)]
 pub struct Target {
@@ -40,10 +40,11 @@ pub struct Rejected {
 }
 
 impl Route {
-    pub fn build(port: &IngressPort, previous: Option<&Route>) -> (Self, Vec<Rejected>) {
+    /// `service`'s route to `backends`, keeping the load `previous` knew of
+    /// the backends it shares.
+    pub fn build(service: &str, backends: &[Backend], previous: Option<&Route>) -> (Self, Vec<Rejected>) {
         let mut rejected = Vec::new();
-        let targets = port
-            .backends
+        let targets = backends
             .iter()
             .filter_map(|backend| match backend.addr.parse::<SocketAddr>() {
                 Ok(addr) => {
@@ -71,7 +72,7 @@ impl Route {
             })
             .collect();
         let route = Self {
-            service: port.service_name.clone(),
+            service: service.to_owned(),
             targets,
         };
         (route, rejected)
@@ -108,8 +109,6 @@ pub fn attempt_order(active: &[u64], turn: usize) -> Vec<usize> {
 
 #[cfg(test)]
 mod tests {
-    use shoal_proto::{service::Protocol, wire::Backend};
-
     use super::*;
 
     #[test]
@@ -131,29 +130,28 @@ mod tests {
         assert!(attempt_order(&[], 7).is_empty());
     }
 
-    fn port(backends: &[(&str, &str)]) -> IngressPort {
-        IngressPort {
-            published: 8080,
-            protocol: Protocol::Tcp,
-            service_id: "s1".into(),
-            service_name: "web".into(),
-            backends: backends
-                .iter()
-                .map(|(task_id, addr)| Backend {
-                    task_id: (*task_id).into(),
-                    node_id: "n1".into(),
-                    addr: (*addr).into(),
-                })
-                .collect(),
-        }
+    fn backends(backends: &[(&str, &str)]) -> Vec<Backend> {
+        backends
+            .iter()
+            .map(|(task_id, addr)| Backend {
+                task_id: (*task_id).into(),
+                node_id: "n1".into(),
+                addr: (*addr).into(),
+            })
+            .collect()
     }
 
     #[test]
     fn a_new_route_keeps_the_load_it_knows_of() {
-        let (old, _) = Route::build(&port(&[("t1", "10.0.0.1:30001"), ("t2", "10.0.0.2:30001")]), None);
+        let (old, _) = Route::build(
+            "web",
+            &backends(&[("t1", "10.0.0.1:30001"), ("t2", "10.0.0.2:30001")]),
+            None,
+        );
         old.targets[0].active.store(4, Ordering::Relaxed);
         let (new, _) = Route::build(
-            &port(&[("t1", "10.0.0.1:30001"), ("t3", "10.0.0.3:30001")]),
+            "web",
+            &backends(&[("t1", "10.0.0.1:30001"), ("t3", "10.0.0.3:30001")]),
             Some(&old),
         );
         assert_eq!(new.targets[0].active.load(Ordering::Relaxed), 4);
@@ -164,8 +162,11 @@ mod tests {
 
     #[test]
     fn an_address_that_is_not_ip_and_port_is_rejected_not_tried() {
-        let (route, rejected) =
-            Route::build(&port(&[("t1", "10.0.0.1:30001"), ("t2", "node-2:30001")]), None);
+        let (route, rejected) = Route::build(
+            "web",
+            &backends(&[("t1", "10.0.0.1:30001"), ("t2", "node-2:30001")]),
+            None,
+        );
         assert_eq!(route.task_ids(), ["t1"]);
         assert_eq!(
             rejected,

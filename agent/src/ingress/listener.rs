@@ -29,11 +29,12 @@ use tokio::{
 };
 
 use super::{
+    admission::{Caps, RefusalLog},
     balance::Route,
     counters::{Counters, LimitMetrics, add},
     limits::Limits,
     proxy,
-    slots::{Slot, Slots},
+    slots::Slots,
 };
 
 /// How long a port that could not be bound waits before the next try.
@@ -41,9 +42,6 @@ pub const BIND_RETRY: Duration = Duration::from_secs(3);
 /// Pending connections the kernel queues: a burst of new clients must not
 /// be refused while the accept loop catches up.
 const BACKLOG: u32 = 1024;
-/// A port refusing connections says so at most this often, with how many
-/// it refused since: a flood must not flood the log too.
-const REFUSAL_LOG_INTERVAL: Duration = Duration::from_secs(10);
 
 #[derive(Debug, Default)]
 struct Shared {
@@ -131,62 +129,6 @@ impl Listener {
     }
 }
 
-/// What bounds one port's connections.
-struct Caps {
-    port: Arc<Slots>,
-    node: Arc<Slots>,
-    idle_timeout: Duration,
-}
-
-/// Which cap a refused connection met.
-#[derive(Clone, Copy, Debug)]
-enum Full {
-    Port(usize),
-    Node(usize),
-}
-
-impl Caps {
-    /// A slot under both caps, or which one is full. The port's comes first:
-    /// a port at its own cap then leaves the node's slots to other ports.
-    fn admit(&self) -> Result<(Slot, Slot), Full> {
-        let port = self.port.try_take().ok_or(Full::Port(self.port.cap()))?;
-        let node = self.node.try_take().ok_or(Full::Node(self.node.cap()))?;
-        Ok((port, node))
-    }
-}
-
-/// Says that a port refuses connections, and why, without saying it for
-/// every one of them.
-#[derive(Default)]
-struct RefusalLog {
-    last: Option<Instant>,
-    unsaid: u64,
-}
-
-impl RefusalLog {
-    fn refused(&mut self, addr: SocketAddr, full: Full) {
-        self.unsaid += 1;
-        if self
-            .last
-            .is_some_and(|last| last.elapsed() < REFUSAL_LOG_INTERVAL)
-        {
-            return;
-        }
-        let cap = match full {
-            Full::Port(cap) => format!("the port's cap of {cap}"),
-            Full::Node(cap) => format!("the node's cap of {cap} on all ports together"),
-        };
-        tracing::warn!(
-            %addr,
-            "ingress closed {} new connection(s) at once: {cap} connections are open (said at most every {} s)",
-            self.unsaid,
-            REFUSAL_LOG_INTERVAL.as_secs()
-        );
-        self.last = Some(Instant::now());
-        self.unsaid = 0;
-    }
-}
-
 async fn run(
     addr: SocketAddr,
     mut bound: Option<TcpListener>,
@@ -195,7 +137,7 @@ async fn run(
     caps: Caps,
 ) {
     let mut next_bind = Instant::now() + BIND_RETRY;
-    let mut refusals = RefusalLog::default();
+    let mut refusals = RefusalLog::new("ingress");
     loop {
         let Some(listener) = &bound else {
             tokio::select! {

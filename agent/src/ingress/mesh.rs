@@ -67,6 +67,16 @@ impl Ingress {
         }
     }
 
+    /// The node-wide cap, which the service networks' connections count
+    /// against too: they spend the same descriptors.
+    pub(crate) fn node_slots(&self) -> Arc<Slots> {
+        Arc::clone(&self.lock().slots)
+    }
+
+    pub(crate) fn limits(&self) -> Limits {
+        self.lock().limits
+    }
+
     /// Where the mesh listens for `published`.
     pub fn listen_addr(&self, published: u16) -> SocketAddr {
         SocketAddr::new(self.lock().host_ip, published)
@@ -190,7 +200,7 @@ impl Mesh {
 }
 
 fn route(port: &IngressPort, previous: Option<&Route>) -> Route {
-    let (route, rejected) = Route::build(port, previous);
+    let (route, rejected) = Route::build(&port.service_name, &port.backends, previous);
     for backend in rejected {
         tracing::warn!(
             published = port.published,
