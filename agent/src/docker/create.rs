@@ -65,7 +65,7 @@ pub fn body(assignment: &Assignment, node: &Node) -> ContainerCreateBody {
             nano_cpus: spec.nano_cpus,
             memory: spec.memory_bytes,
             // On a network, names resolve through the agent inside the
-            // container (docs/networking-agent.md); otherwise as Docker does.
+            // container (docs/networking.md, On the node); otherwise as Docker does.
             dns: networked.then(|| vec![RESOLVER.to_string()]),
             dns_options: networked.then(|| RESOLVER_OPTIONS.map(str::to_owned).to_vec()),
             ..HostConfig::default()

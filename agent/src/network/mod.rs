@@ -1,4 +1,4 @@
-//! The agent's side of service networks (docs/networking-agent.md): inside
+//! The agent's side of service networks (docs/networking.md, On the node): inside
 //! every container of a task on a network, a resolver at
 //! `network::RESOLVER` that answers the names of the services sharing one
 //! of its networks, and their virtual addresses, forwarded to the
