@@ -17,8 +17,10 @@ Each image listens on 8080, carries the label shoal.demo=1 and a HEALTHCHECK
 running `/shoal-demo check` every 2s. No base image is pulled.
 
 REPO defaults to $SHOAL_DEMO_REPO, else "shoal-demo". The binary is built in
-target/demo so the workspace's usual build cache stays untouched. Running the
-script again rebuilds and retags; images the new tags replace are removed.
+$CARGO_TARGET_DIR/demo (else target/demo) so the workspace's usual build
+cache stays untouched. Running the script again rebuilds and retags; images
+the new tags replace are removed. The images carry the label
+shoal.demo.revision, which the tests' harness checks before using them.
 EOF
 }
 
@@ -36,13 +38,17 @@ fi
 repo="${1:-${SHOAL_DEMO_REPO:-shoal-demo}}"
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 target=x86_64-unknown-linux-gnu
-binary="$root/target/demo/$target/release/shoal-demo"
+target_dir="${CARGO_TARGET_DIR:-$root/target}/demo"
+binary="$target_dir/$target/release/shoal-demo"
+# Raised whenever the program gains a route or a subcommand that tests use,
+# so that a test harness rebuilds images older than what it needs.
+revision=2
 
 echo "==> building a static shoal-demo ($target, release)"
 # An explicit --target keeps RUSTFLAGS off build scripts, which must not be
 # static; `$CARGO` is the cargo that runs us when a test calls this script.
 (cd "$root" && RUSTFLAGS="-C target-feature=+crt-static" "${CARGO:-cargo}" build \
-    --release -p shoal-demo --target "$target" --target-dir target/demo)
+    --release -p shoal-demo --target "$target" --target-dir "$target_dir")
 
 # A scratch image has no dynamic loader, so a dynamic binary would fail only
 # when a container starts, with a confusing "no such file or directory".
@@ -63,7 +69,8 @@ USER 65534:65534
 EXPOSE 8080
 HEALTHCHECK --interval=2s --timeout=2s --retries=2 CMD ["/shoal-demo", "check"]
 ENTRYPOINT ["/shoal-demo"]
-LABEL shoal.demo="1"'
+LABEL shoal.demo="1"
+LABEL shoal.demo.revision="'"$revision"'"'
 
 build() {
     local tag="$1" env="$2"

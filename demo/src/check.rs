@@ -1,10 +1,12 @@
 //! `shoal-demo check [URL]`: the probe a Docker HEALTHCHECK runs inside a
 //! scratch image, where there is no curl.
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpStream};
 use std::process::ExitCode;
 use std::time::Duration;
+
+use crate::dns;
 
 /// Docker's own timeout (2s in the demo images) bounds the probe anyway; this
 /// one keeps a manual run from hanging.
@@ -12,13 +14,34 @@ const TIMEOUT: Duration = Duration::from_secs(2);
 /// A bare address or a URL without a port means the demo's port, not 80.
 pub const DEFAULT_PORT: u16 = 8080;
 const DEFAULT_PATH: &str = "/health";
+/// Enough for any demo answer; a bigger one is cut, not buffered whole.
+const MAX_RESPONSE: u64 = 64 * 1024;
 
 #[derive(Debug, PartialEq, Eq)]
-struct Target {
-    addr: SocketAddr,
+pub struct Target {
+    host: Host,
+    port: u16,
     /// The authority as written, for the Host header.
-    host: String,
+    authority: String,
     path: String,
+}
+
+#[derive(Debug, PartialEq, Eq)]
+enum Host {
+    Ip(IpAddr),
+    /// Resolved when the target is fetched, with the demo's own DNS client.
+    Name(String),
+}
+
+/// What a GET brought back.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Fetched {
+    pub status: u16,
+    pub status_line: String,
+    /// The body, lossily decoded and cut at [`MAX_RESPONSE`] bytes.
+    pub body: String,
+    /// Where the request went, its name resolved.
+    pub addr: SocketAddr,
 }
 
 /// Probes `url`, or the health endpoint on the address the server itself
@@ -34,17 +57,17 @@ pub fn run(url: Option<&str>, listen: SocketAddr) -> ExitCode {
         },
         None => local_target(listen),
     };
-    match probe(&target) {
-        Ok((200, status_line)) => {
-            println!("{status_line}");
-            ExitCode::SUCCESS
-        }
-        Ok((_, status_line)) => {
-            println!("{status_line}");
-            ExitCode::FAILURE
+    match fetch(&target) {
+        Ok(fetched) => {
+            println!("{}", fetched.status_line);
+            if fetched.status == 200 {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            }
         }
         Err(why) => {
-            eprintln!("shoal-demo check: {}: {why}", target.addr);
+            eprintln!("shoal-demo check: {why}");
             ExitCode::FAILURE
         }
     }
@@ -58,17 +81,17 @@ fn local_target(listen: SocketAddr) -> Target {
         IpAddr::V6(ip) if ip.is_unspecified() => IpAddr::V6(std::net::Ipv6Addr::LOCALHOST),
         ip => ip,
     };
-    let addr = SocketAddr::new(ip, listen.port());
     Target {
-        addr,
-        host: addr.to_string(),
+        host: Host::Ip(ip),
+        port: listen.port(),
+        authority: SocketAddr::new(ip, listen.port()).to_string(),
         path: DEFAULT_PATH.to_owned(),
     }
 }
 
-/// Accepts `http://HOST[:PORT][/PATH]` or `HOST[:PORT][/PATH]`. HOST must be
-/// an IP address or `localhost`: a static glibc binary cannot resolve names.
-fn parse_target(url: &str) -> Result<Target, String> {
+/// Accepts `http://HOST[:PORT][/PATH]` or `HOST[:PORT][/PATH]`. HOST is an IP
+/// address, `localhost`, or a name resolved with the demo's DNS client.
+pub fn parse_target(url: &str) -> Result<Target, String> {
     let rest = match url.get(..7) {
         Some(scheme) if scheme.eq_ignore_ascii_case("http://") => &url[7..],
         _ if url.contains("://") => return Err(format!("{url}: only http:// URLs are supported")),
@@ -81,58 +104,88 @@ fn parse_target(url: &str) -> Result<Target, String> {
     if path.bytes().any(|b| b.is_ascii_control() || b == b' ') {
         return Err(format!("{url}: malformed path"));
     }
+    let (host, port) = parse_authority(authority)
+        .ok_or_else(|| format!("{url}: host must be an IP address or a host name, with an optional port"))?;
     Ok(Target {
-        addr: parse_authority(authority).ok_or_else(|| {
-            format!("{url}: host must be an IP address or localhost, with an optional port")
-        })?,
-        host: authority.to_owned(),
+        host,
+        port,
+        authority: authority.to_owned(),
         path: path.to_owned(),
     })
 }
 
-fn parse_authority(authority: &str) -> Option<SocketAddr> {
-    if let Ok(addr) = authority.parse() {
-        return Some(addr);
+fn parse_authority(authority: &str) -> Option<(Host, u16)> {
+    if let Ok(addr) = authority.parse::<SocketAddr>() {
+        return Some((Host::Ip(addr.ip()), addr.port()));
     }
     let (host, port) = match authority.rsplit_once(':') {
         // A colon inside brackets or in a bare IPv6 address is not a port.
         Some((host, port)) if !port.contains(']') && !host.contains(':') => (host, port.parse().ok()?),
         _ => (authority, DEFAULT_PORT),
     };
-    let ip = if host.eq_ignore_ascii_case("localhost") {
-        IpAddr::V4(Ipv4Addr::LOCALHOST)
+    let unbracketed = host
+        .strip_prefix('[')
+        .and_then(|h| h.strip_suffix(']'))
+        .unwrap_or(host);
+    let host = if host.eq_ignore_ascii_case("localhost") {
+        Host::Ip(IpAddr::V4(Ipv4Addr::LOCALHOST))
+    } else if let Ok(ip) = unbracketed.parse() {
+        Host::Ip(ip)
+    } else if is_host_name(host) {
+        Host::Name(host.to_owned())
     } else {
-        let unbracketed = host
-            .strip_prefix('[')
-            .and_then(|h| h.strip_suffix(']'))
-            .unwrap_or(host);
-        unbracketed.parse().ok()?
+        return None;
     };
-    Some(SocketAddr::new(ip, port))
+    Some((host, port))
 }
 
-/// Sends one GET and returns the status code with the status line.
-fn probe(target: &Target) -> Result<(u16, String), String> {
-    let stream = TcpStream::connect_timeout(&target.addr, TIMEOUT).map_err(|e| e.to_string())?;
+/// Dot-separated labels of letters, digits, `-` and `_`; the DNS client
+/// checks the lengths.
+fn is_host_name(host: &str) -> bool {
+    !host.is_empty()
+        && host
+            .split('.')
+            .all(|label| !label.is_empty() && label.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'))
+}
+
+/// Resolves the target's name if it has one, sends one GET and reads the
+/// whole response (up to [`MAX_RESPONSE`] bytes).
+pub fn fetch(target: &Target) -> Result<Fetched, String> {
+    let ip = match &target.host {
+        Host::Ip(ip) => *ip,
+        Host::Name(name) => IpAddr::V4(dns::resolve(name).map_err(|e| e.to_string())?),
+    };
+    let addr = SocketAddr::new(ip, target.port);
+    let failed = |e: std::io::Error| format!("{addr}: {e}");
+    let stream = TcpStream::connect_timeout(&addr, TIMEOUT).map_err(failed)?;
     stream
         .set_read_timeout(Some(TIMEOUT))
         .and_then(|()| stream.set_write_timeout(Some(TIMEOUT)))
-        .map_err(|e| e.to_string())?;
+        .map_err(failed)?;
     let request = format!(
         "GET {} HTTP/1.1\r\nHost: {}\r\nUser-Agent: shoal-demo-check\r\nConnection: close\r\n\r\n",
-        target.path, target.host
+        target.path, target.authority
     );
-    (&stream)
-        .write_all(request.as_bytes())
-        .map_err(|e| e.to_string())?;
-    let mut status_line = String::new();
-    BufReader::new(Read::take(&stream, 1024))
-        .read_line(&mut status_line)
-        .map_err(|e| e.to_string())?;
-    let status_line = status_line.trim_end().to_owned();
-    let code =
-        parse_status_line(&status_line).ok_or_else(|| format!("not an HTTP response: {status_line:?}"))?;
-    Ok((code, status_line))
+    (&stream).write_all(request.as_bytes()).map_err(failed)?;
+    let mut response = Vec::new();
+    Read::take(&stream, MAX_RESPONSE)
+        .read_to_end(&mut response)
+        .map_err(failed)?;
+    let (head, body) = match response.windows(4).position(|w| w == b"\r\n\r\n") {
+        Some(end) => (&response[..end], &response[end + 4..]),
+        None => (&response[..], &[][..]),
+    };
+    let status_line = String::from_utf8_lossy(head.split(|&b| b == b'\n').next().unwrap_or_default())
+        .trim_end()
+        .to_owned();
+    let status = parse_status_line(&status_line)
+        .ok_or_else(|| format!("{addr}: not an HTTP response: {status_line:?}"))?;
+    Ok(Fetched {
+        status,
+        status_line,
+        body: String::from_utf8_lossy(body).into_owned(),
+        addr,
+    })
 }
 
 fn parse_status_line(line: &str) -> Option<u16> {
@@ -152,44 +205,53 @@ mod tests {
         s.parse().unwrap()
     }
 
+    fn ip(s: &str) -> Host {
+        Host::Ip(s.parse().unwrap())
+    }
+
     #[test]
     fn parses_urls_and_bare_addresses() {
         let full = parse_target("http://10.0.0.5:9000/").unwrap();
         assert_eq!(
             full,
             Target {
-                addr: addr("10.0.0.5:9000"),
-                host: "10.0.0.5:9000".into(),
+                host: ip("10.0.0.5"),
+                port: 9000,
+                authority: "10.0.0.5:9000".into(),
                 path: "/".into(),
             }
         );
         let cases = [
-            ("HTTP://127.0.0.1", "127.0.0.1:8080", "/health"),
-            ("127.0.0.1:81/health?x", "127.0.0.1:81", "/health?x"),
-            ("localhost", "127.0.0.1:8080", "/health"),
-            ("localhost:9", "127.0.0.1:9", "/health"),
-            ("http://[::1]:8081/h", "[::1]:8081", "/h"),
-            ("[::1]", "[::1]:8080", "/health"),
-            ("::1", "[::1]:8080", "/health"),
+            ("HTTP://127.0.0.1", ip("127.0.0.1"), 8080, "/health"),
+            ("127.0.0.1:81/health?x", ip("127.0.0.1"), 81, "/health?x"),
+            ("localhost", ip("127.0.0.1"), 8080, "/health"),
+            ("localhost:9", ip("127.0.0.1"), 9, "/health"),
+            ("http://[::1]:8081/h", ip("::1"), 8081, "/h"),
+            ("[::1]", ip("::1"), 8080, "/health"),
+            ("::1", ip("::1"), 8080, "/health"),
+            ("http://api:8080/", Host::Name("api".into()), 8080, "/"),
+            ("api.backend/x", Host::Name("api.backend".into()), 8080, "/x"),
         ];
-        for (url, expected_addr, expected_path) in cases {
+        for (url, expected_host, expected_port, expected_path) in cases {
             let target = parse_target(url).unwrap_or_else(|e| panic!("{url}: {e}"));
             assert_eq!(
-                (target.addr, target.path.as_str()),
-                (addr(expected_addr), expected_path),
+                (target.host, target.port, target.path.as_str()),
+                (expected_host, expected_port, expected_path),
                 "{url}"
             );
         }
     }
 
     #[test]
-    fn rejects_names_that_need_a_lookup_and_other_schemes() {
+    fn rejects_other_schemes_and_malformed_hosts() {
         for url in [
-            "http://example.com/",
             "https://127.0.0.1/",
             "127.0.0.1:99999",
             "",
             "http://1.2.3.4/a b",
+            "http://a..b/",
+            "http://user@api/",
+            "http://[api]/",
         ] {
             assert!(parse_target(url).is_err(), "{url}");
         }
@@ -197,9 +259,13 @@ mod tests {
 
     #[test]
     fn local_target_reaches_wildcard_listeners_through_loopback() {
-        assert_eq!(local_target(addr("0.0.0.0:8080")).addr, addr("127.0.0.1:8080"));
-        assert_eq!(local_target(addr("[::]:90")).addr, addr("[::1]:90"));
-        assert_eq!(local_target(addr("10.1.2.3:80")).addr, addr("10.1.2.3:80"));
+        let addr_of = |listen: &str| {
+            let target = local_target(addr(listen));
+            (target.host, target.port)
+        };
+        assert_eq!(addr_of("0.0.0.0:8080"), (ip("127.0.0.1"), 8080));
+        assert_eq!(addr_of("[::]:90"), (ip("::1"), 90));
+        assert_eq!(addr_of("10.1.2.3:80"), (ip("10.1.2.3"), 80));
     }
 
     #[test]
@@ -209,6 +275,32 @@ mod tests {
         assert_eq!(parse_status_line("HTTP/1.1 200"), Some(200));
         assert_eq!(parse_status_line("SSH-2.0-OpenSSH"), None);
         assert_eq!(parse_status_line("HTTP/1.1 2000 x"), None);
+    }
+
+    #[test]
+    fn fetch_returns_status_body_and_address() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let server = std::thread::spawn(move || {
+            let (mut stream, _) = listener.accept().unwrap();
+            let mut request = [0; 1024];
+            let read = stream.read(&mut request).unwrap();
+            assert!(request[..read].starts_with(b"GET /x HTTP/1.1\r\nHost: localhost:"));
+            stream
+                .write_all(b"HTTP/1.1 404 Not Found\r\nContent-Length: 3\r\n\r\nno\n")
+                .unwrap();
+        });
+        let target = parse_target(&format!("localhost:{}/x", addr.port())).unwrap();
+        assert_eq!(
+            fetch(&target).unwrap(),
+            Fetched {
+                status: 404,
+                status_line: "HTTP/1.1 404 Not Found".into(),
+                body: "no\n".into(),
+                addr,
+            }
+        );
+        server.join().unwrap();
     }
 
     #[test]

@@ -21,6 +21,7 @@ pub enum Status {
     PayloadTooLarge,
     HeaderFieldsTooLarge,
     NotImplemented,
+    BadGateway,
     ServiceUnavailable,
     VersionNotSupported,
 }
@@ -36,6 +37,7 @@ impl Status {
             Status::PayloadTooLarge => 413,
             Status::HeaderFieldsTooLarge => 431,
             Status::NotImplemented => 501,
+            Status::BadGateway => 502,
             Status::ServiceUnavailable => 503,
             Status::VersionNotSupported => 505,
         }
@@ -51,6 +53,7 @@ impl Status {
             Status::PayloadTooLarge => "Payload Too Large",
             Status::HeaderFieldsTooLarge => "Request Header Fields Too Large",
             Status::NotImplemented => "Not Implemented",
+            Status::BadGateway => "Bad Gateway",
             Status::ServiceUnavailable => "Service Unavailable",
             Status::VersionNotSupported => "HTTP Version Not Supported",
         }
@@ -316,6 +319,7 @@ fn is_token_byte(b: u8) -> bool {
 pub struct Response {
     pub status: Status,
     pub body: String,
+    pub content_type: &'static str,
     /// The `Allow` header a 405 must carry.
     pub allow: Option<&'static str>,
 }
@@ -325,7 +329,15 @@ impl Response {
         Response {
             status,
             body: body.into(),
+            content_type: "text/plain; charset=utf-8",
             allow: None,
+        }
+    }
+
+    pub fn json(status: Status, body: impl Into<String>) -> Self {
+        Response {
+            content_type: "application/json",
+            ..Response::text(status, body)
         }
     }
 
@@ -335,9 +347,10 @@ impl Response {
     /// and keep-alive decision unambiguous, HTTP/1.0 ones included.
     pub fn write_to<W: Write>(&self, out: &mut W, keep_alive: bool, with_body: bool) -> io::Result<()> {
         let mut message = format!(
-            "HTTP/1.1 {} {}\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: {}\r\nConnection: {}\r\n",
+            "HTTP/1.1 {} {}\r\nContent-Type: {}\r\nContent-Length: {}\r\nConnection: {}\r\n",
             self.status.code(),
             self.status.reason(),
+            self.content_type,
             self.body.len(),
             if keep_alive { "keep-alive" } else { "close" },
         );

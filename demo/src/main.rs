@@ -2,6 +2,7 @@
 //! images. See `HELP` below and docs/demo-images.md.
 
 mod check;
+mod dns;
 mod http;
 mod server;
 mod signals;
@@ -27,6 +28,10 @@ USAGE:
 ROUTES:
     GET  /              200 \"shoal-demo <version> on <hostname>\\n\"
     GET  /health        200 \"ok\", or 503 \"unhealthy\" once failed
+    GET  /call?url=URL  fetch URL (http://HOST[:PORT][/PATH], escaped with %XX
+                        where it has ? or &) from here; 200 with
+                        {\"status\":N,\"body\":\"...\",\"address\":\"IP:PORT\"},
+                        502 {\"error\":\"...\"} when no answer came, 400 without URL
     POST /fail          make /health answer 503 from now on
     POST /recover       make /health answer 200 again
     POST /exit?code=N   answer, then exit with code N (0-255, default 1)
@@ -43,10 +48,17 @@ ENVIRONMENT:
     The hostname comes from /etc/hostname, else $HOSTNAME, else \"unknown\".
 
 CHECK:
-    URL is http://HOST[:PORT][/PATH] or HOST[:PORT][/PATH]. HOST must be an IP
-    address or localhost (the static binary does no name lookups); PORT
-    defaults to 8080 and PATH to /health. Without URL, check probes /health on
-    the address from SHOAL_DEMO_LISTEN, through loopback for 0.0.0.0 or [::].
+    URL is http://HOST[:PORT][/PATH] or HOST[:PORT][/PATH]. HOST is an IP
+    address, localhost, or a name; PORT defaults to 8080 and PATH to /health.
+    Without URL, check probes /health on the address from SHOAL_DEMO_LISTEN,
+    through loopback for 0.0.0.0 or [::].
+
+NAMES:
+    The static binary cannot use the system resolver, so check and /call
+    resolve a name themselves: one A query over UDP to the first nameserver
+    in /etc/resolv.conf, asked as written (no search domains), five tries a
+    second apart. On a Shoal service network that is the agent's resolver,
+    which answers service names; NXDOMAIN is reported as \"no such name\".
 
 SIGNALS:
     SIGTERM and SIGINT stop the server (exit code 0) once requests already

@@ -7,6 +7,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use crate::check;
 use crate::http::{self, Head, ReadError, Response, Status};
 
 /// How long a keep-alive connection may sit idle (or a request dribble in)
@@ -74,7 +75,8 @@ impl App {
         match head.path.as_str() {
             "/" if read_only => done(Response::text(Status::Ok, self.banner.as_str())),
             "/health" if read_only => done(self.health()),
-            "/" | "/health" => done(method_not_allowed("GET, HEAD")),
+            "/call" if read_only => done(call(head)),
+            "/" | "/health" | "/call" => done(method_not_allowed("GET, HEAD")),
             // Only POST changes state, so a crawler or a health checker
             // following links cannot break a running demo by accident.
             "/fail" | "/recover" if method == "POST" => {
@@ -108,6 +110,70 @@ impl App {
         };
         Response::text(status, health_word(healthy))
     }
+}
+
+/// `GET /call?url=URL`: fetches URL from here, its name resolved with the
+/// demo's own DNS client, so a test can see what one task reaches of
+/// another by name. 200 with what came back, whatever its status; 502 when
+/// nothing did.
+fn call(head: &Head) -> Response {
+    let Some(url) = head.query_param("url").and_then(percent_decode) else {
+        return Response::text(Status::BadRequest, "give the URL to fetch: /call?url=http://NAME:PORT/PATH\n");
+    };
+    let target = match check::parse_target(&url) {
+        Ok(target) => target,
+        Err(why) => return Response::text(Status::BadRequest, format!("{why}\n")),
+    };
+    match check::fetch(&target) {
+        Ok(fetched) => Response::json(
+            Status::Ok,
+            format!(
+                "{{\"status\":{},\"body\":{},\"address\":{}}}",
+                fetched.status,
+                json_string(&fetched.body),
+                json_string(&fetched.addr.to_string())
+            ),
+        ),
+        Err(why) => Response::json(Status::BadGateway, format!("{{\"error\":{}}}", json_string(&why))),
+    }
+}
+
+/// Decodes `%XX` escapes (and `+` as a space, as forms send it); `None` if
+/// an escape is malformed or the result is not UTF-8.
+fn percent_decode(text: &str) -> Option<String> {
+    let mut bytes = Vec::with_capacity(text.len());
+    let mut rest = text.bytes();
+    while let Some(byte) = rest.next() {
+        bytes.push(match byte {
+            b'%' => {
+                let high = (rest.next()? as char).to_digit(16)?;
+                let low = (rest.next()? as char).to_digit(16)?;
+                (high * 16 + low) as u8
+            }
+            b'+' => b' ',
+            other => other,
+        });
+    }
+    String::from_utf8(bytes).ok()
+}
+
+/// `text` as a JSON string literal.
+fn json_string(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 2);
+    out.push('"');
+    for c in text.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if u32::from(c) < 0x20 => out.push_str(&format!("\\u{:04x}", u32::from(c))),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
 }
 
 fn health_word(healthy: bool) -> &'static str {
@@ -309,5 +375,51 @@ mod tests {
             (Status::MethodNotAllowed, Some("GET, HEAD"))
         );
         assert_eq!(get(&app, "GET", "/nope").0, 404);
+    }
+
+    #[test]
+    fn call_fetches_the_url_and_says_what_came_back() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let server = thread::spawn(move || {
+            let (mut stream, _) = listener.accept().unwrap();
+            let mut request = [0; 1024];
+            let read = std::io::Read::read(&mut stream, &mut request).unwrap();
+            assert!(request[..read].starts_with(b"GET /who?x=1 HTTP/1.1\r\n"));
+            std::io::Write::write_all(&mut stream, b"HTTP/1.1 200 OK\r\n\r\nshoal-demo v1 on \"b\"\n").unwrap();
+        });
+        let app = App::new("v1", "h", true);
+        // The URL's own query, escaped so it stays part of `url`.
+        let path = format!("/call?url=http%3A%2F%2F{addr}%2Fwho%3Fx%3D1");
+        let (response, _) = request(&app, &format!("GET {path} HTTP/1.1\r\n\r\n"));
+        assert_eq!(
+            (response.status, response.content_type, response.body),
+            (
+                Status::Ok,
+                "application/json",
+                format!(r#"{{"status":200,"body":"shoal-demo v1 on \"b\"\n","address":"{addr}"}}"#)
+            )
+        );
+        server.join().unwrap();
+    }
+
+    #[test]
+    fn call_answers_502_when_nothing_came_back_and_400_without_a_url() {
+        let app = App::new("v1", "h", true);
+        // Bound, then closed: nothing listens there.
+        let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+        let (status, body) = get(&app, "GET", &format!("/call?url=http://{closed}/"));
+        assert_eq!(status, 502, "{body}");
+        assert!(body.starts_with(&format!(r#"{{"error":"{closed}: "#)), "{body}");
+
+        for path in ["/call", "/call?url=", "/call?url=%zz", "/call?url=ftp://x/"] {
+            assert_eq!(get(&app, "GET", path).0, 400, "{path}");
+        }
+        assert_eq!(get(&app, "POST", "/call?url=http://127.0.0.1/").0, 405);
+    }
+
+    #[test]
+    fn json_strings_escape_quotes_and_controls() {
+        assert_eq!(json_string("a\"b\\c\n\u{1}é"), r#""a\"b\\c\n\u0001é""#);
     }
 }

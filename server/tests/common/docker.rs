@@ -19,13 +19,19 @@ pub fn docker(args: &[&str]) -> Result<String, String> {
     }
 }
 
-/// `shoal-demo:v1`, `:v2` and `:bad`, built from this repository when missing.
+/// The `revision` of scripts/build-demo-images.sh these tests need: 2 has
+/// the demo resolve names and answer `/call`.
+const DEMO_REVISION: &str = "2";
+
+/// `shoal-demo:v1`, `:v2` and `:bad`, built from this repository when missing
+/// or of another revision than [`DEMO_REVISION`].
 pub fn demo_images() {
     static BUILT: Once = Once::new();
     BUILT.call_once(|| {
+        let format = "{{index .Config.Labels \"shoal.demo.revision\"}}";
         if ["shoal-demo:v1", "shoal-demo:v2", "shoal-demo:bad"]
             .iter()
-            .all(|image| docker(&["image", "inspect", image]).is_ok())
+            .all(|image| docker(&["image", "inspect", "--format", format, image]).as_deref() == Ok(DEMO_REVISION))
         {
             return;
         }
