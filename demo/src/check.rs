@@ -143,9 +143,12 @@ fn parse_authority(authority: &str) -> Option<(Host, u16)> {
 /// checks the lengths.
 fn is_host_name(host: &str) -> bool {
     !host.is_empty()
-        && host
-            .split('.')
-            .all(|label| !label.is_empty() && label.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'))
+        && host.split('.').all(|label| {
+            !label.is_empty()
+                && label
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        })
 }
 
 /// Resolves the target's name if it has one, sends one GET and reads the

@@ -48,8 +48,8 @@ impl fmt::Display for Error {
 pub fn resolve(name: &str) -> Result<Ipv4Addr, Error> {
     let conf = std::fs::read_to_string(RESOLV_CONF)
         .map_err(|e| Error::Failed(format!("cannot read {RESOLV_CONF}: {e}")))?;
-    let server = first_nameserver(&conf)
-        .ok_or_else(|| Error::Failed(format!("{RESOLV_CONF} names no nameserver")))?;
+    let server =
+        first_nameserver(&conf).ok_or_else(|| Error::Failed(format!("{RESOLV_CONF} names no nameserver")))?;
     ask(server, name)
 }
 
@@ -70,7 +70,10 @@ fn ask(server: SocketAddr, name: &str) -> Result<Ipv4Addr, Error> {
         let deadline = Instant::now() + ATTEMPT_TIMEOUT;
         // Packets with another id (a late answer to an earlier try, or a
         // spoof) are skipped until this try's time is up.
-        while let Some(left) = deadline.checked_duration_since(Instant::now()).filter(|d| !d.is_zero()) {
+        while let Some(left) = deadline
+            .checked_duration_since(Instant::now())
+            .filter(|d| !d.is_zero())
+        {
             socket.set_read_timeout(Some(left)).map_err(failed)?;
             match socket.recv(&mut buffer) {
                 Ok(length) => match parse_answer(&query, &buffer[..length], name) {
@@ -155,9 +158,21 @@ fn parse_answer(query: &[u8], packet: &[u8], name: &str) -> Option<Result<Ipv4Ad
     match packet[3] & 0x0f {
         0 => {}
         3 => return Some(Err(Error::NotFound(name.to_owned()))),
-        2 => return Some(Err(Error::Failed(format!("{name}: the nameserver failed (SERVFAIL)")))),
-        5 => return Some(Err(Error::Failed(format!("{name}: the nameserver refused (REFUSED)")))),
-        code => return Some(Err(Error::Failed(format!("{name}: the nameserver answered rcode {code}")))),
+        2 => {
+            return Some(Err(Error::Failed(format!(
+                "{name}: the nameserver failed (SERVFAIL)"
+            ))));
+        }
+        5 => {
+            return Some(Err(Error::Failed(format!(
+                "{name}: the nameserver refused (REFUSED)"
+            ))));
+        }
+        code => {
+            return Some(Err(Error::Failed(format!(
+                "{name}: the nameserver answered rcode {code}"
+            ))));
+        }
     }
     let mut at = 12 + question.len();
     for _ in 0..count(6) {
@@ -292,7 +307,11 @@ mod tests {
             assert_eq!(parse_answer(&query, packet, "api"), None);
         }
         // The question echoed in another letter case is still this answer.
-        let shouted = answer(&encode_query(7, "API").unwrap(), 0, &[&record(TYPE_A, &[10, 0, 0, 1])]);
+        let shouted = answer(
+            &encode_query(7, "API").unwrap(),
+            0,
+            &[&record(TYPE_A, &[10, 0, 0, 1])],
+        );
         assert_eq!(
             parse_answer(&query, &shouted, "api"),
             Some(Ok(Ipv4Addr::new(10, 0, 0, 1)))
@@ -305,7 +324,10 @@ mod tests {
         let good = answer(&query, 0, &[&record(TYPE_A, &[10, 0, 0, 1])]);
         for cut in query.len()..good.len() {
             let result = parse_answer(&query, &good[..cut], "api");
-            assert!(matches!(result, Some(Err(Error::Failed(_)))), "cut at {cut}: {result:?}");
+            assert!(
+                matches!(result, Some(Err(Error::Failed(_)))),
+                "cut at {cut}: {result:?}"
+            );
         }
         let short_address = answer(&query, 0, &[&record(TYPE_A, &[10, 0, 1])]);
         let reserved_label = answer(&query, 0, &[&[0x40, 0, 0, 1, 0, 1][..]]);

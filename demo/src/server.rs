@@ -118,7 +118,10 @@ impl App {
 /// nothing did.
 fn call(head: &Head) -> Response {
     let Some(url) = head.query_param("url").and_then(percent_decode) else {
-        return Response::text(Status::BadRequest, "give the URL to fetch: /call?url=http://NAME:PORT/PATH\n");
+        return Response::text(
+            Status::BadRequest,
+            "give the URL to fetch: /call?url=http://NAME:PORT/PATH\n",
+        );
     };
     let target = match check::parse_target(&url) {
         Ok(target) => target,
@@ -386,7 +389,8 @@ mod tests {
             let mut request = [0; 1024];
             let read = std::io::Read::read(&mut stream, &mut request).unwrap();
             assert!(request[..read].starts_with(b"GET /who?x=1 HTTP/1.1\r\n"));
-            std::io::Write::write_all(&mut stream, b"HTTP/1.1 200 OK\r\n\r\nshoal-demo v1 on \"b\"\n").unwrap();
+            std::io::Write::write_all(&mut stream, b"HTTP/1.1 200 OK\r\n\r\nshoal-demo v1 on \"b\"\n")
+                .unwrap();
         });
         let app = App::new("v1", "h", true);
         // The URL's own query, escaped so it stays part of `url`.
@@ -407,7 +411,10 @@ mod tests {
     fn call_answers_502_when_nothing_came_back_and_400_without_a_url() {
         let app = App::new("v1", "h", true);
         // Bound, then closed: nothing listens there.
-        let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+        let closed = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap();
         let (status, body) = get(&app, "GET", &format!("/call?url=http://{closed}/"));
         assert_eq!(status, 502, "{body}");
         assert!(body.starts_with(&format!(r#"{{"error":"{closed}: "#)), "{body}");

@@ -31,7 +31,9 @@ pub fn demo_images() {
         let format = "{{index .Config.Labels \"shoal.demo.revision\"}}";
         if ["shoal-demo:v1", "shoal-demo:v2", "shoal-demo:bad"]
             .iter()
-            .all(|image| docker(&["image", "inspect", "--format", format, image]).as_deref() == Ok(DEMO_REVISION))
+            .all(|image| {
+                docker(&["image", "inspect", "--format", format, image]).as_deref() == Ok(DEMO_REVISION)
+            })
         {
             return;
         }
