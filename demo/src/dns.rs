@@ -81,8 +81,13 @@ fn ask(server: SocketAddr, name: &str) -> Result<Ipv4Addr, Error> {
                     None => continue,
                 },
                 // Nothing in time, or refused (ICMP) because the resolver is
-                // not open yet: ask again.
-                Err(_) => break,
+                // not open yet: ask again once this try's second is up, so
+                // that five refusals take five seconds, not five
+                // milliseconds.
+                Err(_) => {
+                    std::thread::sleep(deadline.saturating_duration_since(Instant::now()));
+                    break;
+                }
             }
         }
     }
