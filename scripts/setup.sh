@@ -85,6 +85,13 @@ if [ "$with_browser" = 1 ]; then
   fi
 fi
 
+# Service networks: the agent adds a NAT rule in each networked container's
+# namespace, and tests make namespaces of their own.
+if ! have iptables || ! have unshare; then
+  step "installing iptables and util-linux (service networks)"
+  apt_install iptables util-linux
+fi
+
 if [ "$with_registry" = 1 ] && ! have docker-registry; then
   step "installing docker-registry"
   apt_install docker-registry
