@@ -23,7 +23,7 @@ pub struct Target {
     /// Connections this node holds open to the backend. Shared with the
     /// previous route's target for the same task and address, so that a new
     /// table does not make a busy backend look idle.
-    pub(super) active: Arc<AtomicU64>,
+    pub(crate) active: Arc<AtomicU64>,
 }
 
 #[derive(Debug, Default)]

@@ -1,9 +1,10 @@
 //! The container's one TCP listener, at the resolver's address: a
-//! connection the NAT rule redirected from a virtual address is proxied to
+//! connection the NAT rules redirected from a virtual address is proxied to
 //! one of that service port's backends with the routing mesh's own rules
 //! (caps, least busy first, the next backend on a refusal, the idle
-//! timeout); one that came straight to the resolver is a DNS query over
-//! TCP.
+//! timeout), one from a task address to that task's backend alone (refused
+//! if it is gone); one that came straight to the resolver is a DNS query
+//! over TCP.
 
 use std::{
     net::SocketAddr,
@@ -44,7 +45,7 @@ pub async fn accept(listener: TcpListener, resolver: Resolver, view: watch::Rece
         };
         let found = view.borrow().destinations.get(&destination).cloned();
         let Some(found) = found else {
-            // Another network's service, or none: reset, as a closed port
+            // Another network's service or task, a task gone, or none: reset, as a closed port
             // answers, rather than let the client wait.
             let _ = client.set_zero_linger();
             continue;

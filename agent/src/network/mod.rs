@@ -2,7 +2,8 @@
 //! every container of a task on a network, a resolver at
 //! `network::RESOLVER` that answers the names of the services sharing one
 //! of its networks, and their virtual addresses, forwarded to the
-//! services' tasks on any node with the routing mesh's rules. All of it
+//! services' tasks on any node with the routing mesh's rules, and an
+//! address for each task, listed by `tasks.NAME`. All of it
 //! lives on the container's own loopback, so nothing is taken on the host
 //! and isolation is what each container is given.
 //!
@@ -10,7 +11,9 @@
 //! - `dns`: queries read, answers written and decided, without sockets;
 //! - `routes` and `view`: the node's routes, and one container's view;
 //! - `netns`: opening sockets inside a container's namespace;
-//! - `nat`: the rule that sends virtual addresses to the agent's listener;
+//! - `tasks`: the node's address for each task;
+//! - `nat`: the rules that send virtual and task addresses to the agent's
+//!   listener;
 //! - `resolver` and `connections`: what serves each container;
 //! - `sandbox`: one container's servers; `node`: [`Networks`], all of them;
 //! - `host`: what the host must offer, checked by `shoal-agent doctor`.
@@ -25,6 +28,7 @@ mod reach;
 mod resolver;
 mod routes;
 mod sandbox;
+mod tasks;
 mod view;
 
 pub use node::{Container, Networks};

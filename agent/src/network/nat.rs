@@ -1,11 +1,13 @@
-//! How connections to virtual addresses reach the agent inside a container.
+//! How connections to virtual and task addresses reach the agent inside a
+//! container.
 //!
 //! The agent does not listen on each virtual address and port: a container
 //! whose own program listens on a port on all addresses (`0.0.0.0:8080`,
 //! the usual way) would then either keep the agent from listening on
 //! `VIRTUAL:8080` or, if the agent came first, fail to start with "address
-//! in use". Instead one rule in the container's own namespace redirects
-//! every TCP connection to the virtual range to the agent's one listener
+//! in use". Instead two rules in the container's own namespace redirect
+//! every TCP connection to the virtual range and to the task range
+//! (`tasks::TASK_RANGE`) to the agent's one listener
 //! there (the resolver's address and port), and the agent reads where each
 //! connection was going from the kernel's connection tracking.
 
@@ -17,6 +19,8 @@ use std::{
 };
 
 use shoal_proto::network::RESOLVER;
+
+use super::tasks::TASK_RANGE;
 
 /// The range of every virtual address (`network::virtual_address`).
 pub const VIRTUAL_RANGE: &str = "127.128.0.0/9";
@@ -36,12 +40,18 @@ pub struct NatError {
     cause: String,
 }
 
-/// The rule's `iptables` arguments after the action (`-C` checks, `-A` adds).
-pub fn rule() -> Vec<String> {
+/// The rules' `iptables` arguments after the action (`-C` checks, `-A`
+/// adds): one for each range, since no one prefix holds both without
+/// holding 127.0.0.0/9, the resolver's address with it.
+pub fn rules() -> [Vec<String>; 2] {
+    [VIRTUAL_RANGE, TASK_RANGE].map(rule)
+}
+
+fn rule(range: &str) -> Vec<String> {
     [
         "OUTPUT",
         "-d",
-        VIRTUAL_RANGE,
+        range,
         "-p",
         "tcp",
         "-j",
@@ -53,16 +63,18 @@ pub fn rule() -> Vec<String> {
     .to_vec()
 }
 
-/// Adds the rule unless it is there (an agent restarted, finding its
+/// Adds each rule unless it is there (an agent restarted, finding its
 /// containers running). Must run inside the container's namespace.
 pub fn redirect() -> Result<(), NatError> {
-    if iptables("-C").is_ok() {
-        return Ok(());
+    for rule in rules() {
+        if iptables("-C", &rule).is_err() {
+            iptables("-A", &rule)?;
+        }
     }
-    iptables("-A")
+    Ok(())
 }
 
-fn iptables(action: &str) -> Result<(), NatError> {
+fn iptables(action: &str, rule: &[String]) -> Result<(), NatError> {
     // -w: Docker and other agents change rules too; wait for the lock
     // rather than fail.
     let mut args = vec![
@@ -72,7 +84,7 @@ fn iptables(action: &str) -> Result<(), NatError> {
         "nat".to_owned(),
         action.to_owned(),
     ];
-    args.extend(rule());
+    args.extend_from_slice(rule);
     let command = format!("{IPTABLES} {}", args.join(" "));
     let output = Command::new(IPTABLES)
         .args(&args)
@@ -130,10 +142,13 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_rule_sends_the_virtual_range_to_the_resolvers_address() {
+    fn the_rules_send_the_virtual_and_task_ranges_to_the_resolvers_address() {
         assert_eq!(
-            rule().join(" "),
-            "OUTPUT -d 127.128.0.0/9 -p tcp -j DNAT --to-destination 127.0.0.53:53"
+            rules().map(|rule| rule.join(" ")),
+            [
+                "OUTPUT -d 127.128.0.0/9 -p tcp -j DNAT --to-destination 127.0.0.53:53",
+                "OUTPUT -d 127.64.0.0/10 -p tcp -j DNAT --to-destination 127.0.0.53:53",
+            ]
         );
     }
 

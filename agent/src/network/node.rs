@@ -1,6 +1,7 @@
 //! The node's side of every service network: one [`Networks`] lives as
-//! long as the agent, holds the last table's networked services and the
-//! node's routes to them, and serves each running container on a network
+//! long as the agent, holds the last table's networked services, this
+//! node's addresses for their tasks and the node's routes to them, and
+//! serves each running container on a network
 //! (a [`Sandbox`]) the view the table gives it. Clones share it: the
 //! session applies tables, the Docker watcher says which containers run.
 
@@ -12,7 +13,9 @@ use std::{
 
 use shoal_proto::wire::NetworkedService;
 
-use super::{netns::Namespace, reach::reach, routes::Routes, sandbox::Sandbox, view::View};
+use super::{
+    netns::Namespace, reach::reach, routes::Routes, sandbox::Sandbox, tasks::TaskAddresses, view::View,
+};
 use crate::ingress::{Ingress, Limits, Slots};
 
 /// A running container of a task on service networks.
@@ -31,6 +34,7 @@ pub struct Networks {
 
 struct State {
     services: Vec<NetworkedService>,
+    tasks: TaskAddresses,
     routes: Routes,
     sandboxes: BTreeMap<String, Opened>,
     limits: Limits,
@@ -50,6 +54,7 @@ impl Networks {
         Self {
             state: Arc::new(Mutex::new(State {
                 services: Vec::new(),
+                tasks: TaskAddresses::default(),
                 routes: Routes::default(),
                 sandboxes: BTreeMap::new(),
                 limits: ingress.limits(),
@@ -68,10 +73,15 @@ impl Networks {
         } = &mut *state;
         routes.update(services, limits, node);
         state.services = services.to_vec();
+        let ready = services
+            .iter()
+            .flat_map(|s| &s.ports)
+            .flat_map(|p| &p.backends)
+            .map(|b| b.task_id.as_str());
+        state.tasks = state.tasks.assign(ready);
         for opened in state.sandboxes.values() {
-            opened
-                .sandbox
-                .set_view(View::new(reach(&opened.networks, &state.services), &state.routes));
+            let reach = reach(&opened.networks, &state.services, &state.tasks);
+            opened.sandbox.set_view(View::new(reach, &state.routes));
         }
     }
 
@@ -100,7 +110,10 @@ impl Networks {
                     continue;
                 }
             };
-            let view = View::new(reach(&container.networks, &state.services), &state.routes);
+            let view = View::new(
+                reach(&container.networks, &state.services, &state.tasks),
+                &state.routes,
+            );
             let sandbox = Sandbox::open(
                 container.id.clone(),
                 container.pid,

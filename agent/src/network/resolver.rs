@@ -24,7 +24,7 @@ use tokio::{
 use super::{
     dns::{
         Response,
-        message::{MAX_QUERY, answers, server_failure},
+        message::{MAX_QUERY, MAX_TCP_ANSWER, MAX_UDP_ANSWER, answers, server_failure},
         respond,
     },
     view::View,
@@ -44,8 +44,6 @@ const FORWARDS_PER_CONTAINER: usize = 64;
 const TCP_CLIENTS_PER_CONTAINER: usize = 16;
 /// A DNS-over-TCP client silent this long is closed.
 const TCP_IDLE: Duration = Duration::from_secs(10);
-/// The largest answer relayed: the most a TCP answer's length can say.
-const MAX_ANSWER: usize = 65_535;
 
 /// The host's resolvers, in the order to ask them.
 pub fn nameservers(resolv_conf: &str) -> Vec<SocketAddr> {
@@ -102,8 +100,8 @@ impl Resolver {
         }
     }
 
-    fn respond(&self, packet: &[u8]) -> Response {
-        respond(&self.view.borrow().names, packet)
+    fn respond(&self, packet: &[u8], limit: usize) -> Response {
+        respond(&self.view.borrow().names, packet, limit)
     }
 
     /// Answers the container's datagrams until dropped.
@@ -121,7 +119,7 @@ impl Resolver {
                 }
             };
             let packet = &buffer[..length];
-            match self.respond(packet) {
+            match self.respond(packet, MAX_UDP_ANSWER) {
                 Response::Answer(answer) => {
                     let _ = socket.send_to(&answer, client).await;
                 }
@@ -167,7 +165,7 @@ impl Resolver {
                 return;
             }
             let packet = &buffer[..length];
-            let answer = match self.respond(packet) {
+            let answer = match self.respond(packet, MAX_TCP_ANSWER) {
                 Response::Answer(answer) => answer,
                 Response::Ignore => return,
                 Response::Forward(query) => ask_over_tcp(&self.upstreams, packet, query.id)
@@ -194,7 +192,7 @@ async fn ask_over_udp(upstreams: &[SocketAddr], query: &[u8], id: u16) -> Option
             let socket = UdpSocket::bind(unspecified(upstream)).await.ok()?;
             socket.connect(upstream).await.ok()?;
             socket.send(query).await.ok()?;
-            let mut buffer = vec![0; MAX_ANSWER];
+            let mut buffer = vec![0; MAX_TCP_ANSWER];
             loop {
                 let length = socket.recv(&mut buffer).await.ok()?;
                 if answers(&buffer[..length], id) {

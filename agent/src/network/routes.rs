@@ -1,8 +1,11 @@
 //! The node's routes to networked services' ports: one per service and
 //! target port, shared by every container reaching it, so that "least busy"
-//! counts all of this node's connections to a backend, as ingress does.
-//! A new table rebuilds each route whole (keeping its load counts); the
-//! port's caps and counters live as long as the port stays in the table.
+//! counts all of this node's connections to a backend, as ingress does;
+//! and one per task and target port, for its task address, to that one
+//! backend (no balancing: a client that asks `tasks.NAME` balances itself),
+//! sharing the service port's caps and counters and the backend's load
+//! count. A new table rebuilds each route whole (keeping its load counts);
+//! the port's caps and counters live as long as the port stays in the table.
 
 use std::{
     collections::BTreeMap,
@@ -45,6 +48,7 @@ impl Routes {
                 let key = PortKey {
                     service_id: service.service_id.clone(),
                     target: port.target,
+                    task: None,
                 };
                 let previous = self.ports.get(&key);
                 let (route, rejected) = Route::build(
@@ -75,6 +79,24 @@ impl Routes {
                     },
                     |d| Arc::clone(&d.port),
                 );
+                for backend in &port.backends {
+                    // Built over the port's route, the task's one target
+                    // shares its load count; an address the port's route
+                    // rejected (logged above) gives no route.
+                    let (alone, _) = Route::build(&service.service_name, std::slice::from_ref(backend), Some(&route));
+                    if alone.targets.is_empty() {
+                        continue;
+                    }
+                    let task_key = PortKey {
+                        task: Some(backend.task_id.clone()),
+                        ..key.clone()
+                    };
+                    let destination = Destination {
+                        route: Arc::new(alone),
+                        port: Arc::clone(&state),
+                    };
+                    ports.insert(task_key, destination);
+                }
                 ports.insert(
                     key,
                     Destination {
@@ -134,6 +156,7 @@ mod tests {
         let key = PortKey {
             service_id: "s-api".into(),
             target: 8080,
+            task: None,
         };
         let node = Slots::new(10);
         let mut routes = Routes::default();
@@ -151,5 +174,26 @@ mod tests {
         );
         routes.update(&[], &limits(), &node);
         assert!(routes.get(&key).is_none());
+    }
+
+    #[test]
+    fn a_task_gets_a_route_to_itself_alone_sharing_its_ports_state_and_load() {
+        let key = |task: Option<&str>| PortKey {
+            service_id: "s-api".into(),
+            target: 8080,
+            task: task.map(str::to_owned),
+        };
+        let mut routes = Routes::default();
+        routes.update(&services(&["t1", "t2"]), &limits(), &Slots::new(10));
+        let service = routes.get(&key(None)).unwrap();
+        let t2 = routes.get(&key(Some("t2"))).unwrap();
+        assert_eq!(t2.route.task_ids(), ["t2"]);
+        assert!(Arc::ptr_eq(&service.port, &t2.port), "one port's caps and counters");
+        assert!(
+            Arc::ptr_eq(&service.route.targets[1].active, &t2.route.targets[0].active),
+            "the service's balancing counts connections to the task's address"
+        );
+        routes.update(&services(&["t1"]), &limits(), &Slots::new(10));
+        assert!(routes.get(&key(Some("t2"))).is_none(), "a task gone has no route");
     }
 }

@@ -1,5 +1,5 @@
 //! DNS messages, as far as the resolver in each container needs them: read
-//! one query, write an answer with one A record or an error code. Written by
+//! one query, write an answer with A records or an error code. Written by
 //! hand because the agent needs so little of DNS (RFC 1035, 4.1) and no DNS
 //! crate is in the build.
 //!
@@ -14,6 +14,15 @@ use std::net::Ipv4Addr;
 /// real query (one name, an EDNS record, a cookie) is far below it: anything
 /// longer is not a query the resolver serves.
 pub const MAX_QUERY: usize = 512;
+/// The largest answer over UDP without EDNS (RFC 1035, 4.2.1): a longer
+/// one (many tasks in `tasks.NAME`) is cut and marked truncated, and the
+/// client asks again over TCP.
+pub const MAX_UDP_ANSWER: usize = 512;
+/// The largest answer over TCP: what its two-byte length can say.
+pub const MAX_TCP_ANSWER: usize = 65_535;
+/// One A record after the question: a pointer to the name, type, class,
+/// TTL, length and the address.
+const A_RECORD: usize = 16;
 /// Header length: id, flags and four counts.
 const HEADER: usize = 12;
 /// A name on the wire, length bytes included (RFC 1035, 2.3.4).
@@ -26,6 +35,7 @@ pub const CLASS_ANY: u16 = 255;
 
 const QR: u16 = 0x8000;
 const AA: u16 = 0x0400;
+const TC: u16 = 0x0200;
 const RD: u16 = 0x0100;
 const RA: u16 = 0x0080;
 const OPCODE_SHIFT: u16 = 11;
@@ -151,20 +161,25 @@ fn read_name(packet: &[u8], mut at: usize) -> Option<(String, usize)> {
     Some((name, at))
 }
 
-/// The answer to `query`: `rcode`, and the address as its one A record
-/// when there is one. Authoritative: the agent is the source of these names.
-pub fn answer(query: &Query, rcode: Rcode, address: Option<(Ipv4Addr, u32)>) -> Vec<u8> {
+/// The answer to `query`: `rcode`, and an A record for each address kept
+/// `ttl` seconds, as many as fit in `limit` bytes; if not all do, it is
+/// marked truncated. Authoritative: the agent is the source of these names.
+pub fn answer(query: &Query, rcode: Rcode, addresses: &[Ipv4Addr], ttl: u32, limit: usize) -> Vec<u8> {
+    let room = limit.saturating_sub(HEADER + query.question.len()) / A_RECORD;
+    let fit = &addresses[..addresses.len().min(room)];
+    let truncated = if fit.len() < addresses.len() { TC } else { 0 };
     let mut out = header(
         query.id,
         query.opcode,
         query.recursion_desired,
-        AA,
+        AA | truncated,
         rcode,
         1,
-        u16::from(address.is_some()),
+        // At most 65,535 / 16 records fit in any limit a caller passes.
+        u16::try_from(fit.len()).unwrap_or(u16::MAX),
     );
     out.extend_from_slice(&query.question);
-    if let Some((address, ttl)) = address {
+    for address in fit {
         // The name is the question's, by a pointer to it right after the header.
         out.extend_from_slice(&[0xC0, HEADER as u8]);
         out.extend_from_slice(&TYPE_A.to_be_bytes());
@@ -286,7 +301,7 @@ pub(crate) mod tests {
     fn an_answer_echoes_the_question_and_carries_one_a_record() {
         let packet = query(7, "Api", TYPE_A);
         let parsed = parse(&packet).unwrap();
-        let out = answer(&parsed, Rcode::NoError, Some((Ipv4Addr::new(127, 128, 0, 1), 5)));
+        let out = answer(&parsed, Rcode::NoError, &[Ipv4Addr::new(127, 128, 0, 1)], 5, MAX_UDP_ANSWER);
         assert_eq!(&out[..2], &7u16.to_be_bytes());
         assert!(answers(&out, 7));
         assert!(!answers(&out, 8));
@@ -296,9 +311,25 @@ pub(crate) mod tests {
             "question echoed as sent"
         );
         assert_eq!(read_answer(&out), (0, vec![Ipv4Addr::new(127, 128, 0, 1)]));
-        let missing = answer(&parsed, Rcode::NxDomain, None);
+        let missing = answer(&parsed, Rcode::NxDomain, &[], 5, MAX_UDP_ANSWER);
         assert_eq!(read_answer(&missing), (3, vec![]));
         assert_eq!(read_answer(&server_failure(&parsed)), (2, vec![]));
+    }
+
+    #[test]
+    fn an_answer_too_long_for_a_datagram_is_cut_and_marked_truncated() {
+        let packet = query(7, "tasks.api", TYPE_A);
+        let parsed = parse(&packet).unwrap();
+        let many: Vec<Ipv4Addr> = (0..100u32).map(|n| Ipv4Addr::from_bits(0x7F40_0001 + n)).collect();
+        let cut = answer(&parsed, Rcode::NoError, &many, 5, MAX_UDP_ANSWER);
+        assert!(cut.len() <= MAX_UDP_ANSWER);
+        assert_ne!(cut[2] & 0x02, 0, "TC is set");
+        let (rcode, kept) = read_answer(&cut);
+        assert_eq!((rcode, kept.len()), (0, (MAX_UDP_ANSWER - packet.len()) / A_RECORD));
+        assert_eq!(kept, many[..kept.len()]);
+        let whole = answer(&parsed, Rcode::NoError, &many, 5, MAX_TCP_ANSWER);
+        assert_eq!(whole[2] & 0x02, 0, "TC is clear");
+        assert_eq!(read_answer(&whole), (0, many));
     }
 
     #[test]
@@ -317,7 +348,7 @@ pub(crate) mod tests {
         assert_eq!(parse(&[]), Err(Bad::Ignore));
         assert_eq!(parse(&[0; 11]), Err(Bad::Ignore));
         let parsed = parse(&query(9, "api", TYPE_A)).unwrap();
-        let answered = answer(&parsed, Rcode::NoError, None);
+        let answered = answer(&parsed, Rcode::NoError, &[], 5, MAX_UDP_ANSWER);
         assert_eq!(parse(&answered), Err(Bad::Ignore));
         assert_eq!(refusal(Bad::Ignore), None);
     }
@@ -404,7 +435,7 @@ pub(crate) mod tests {
             }
             packet.truncate((next() as usize) % (packet.len() + 1));
             if let Ok(query) = parse(&packet) {
-                answer(&query, Rcode::NoError, Some((Ipv4Addr::LOCALHOST, 1)));
+                answer(&query, Rcode::NoError, &[Ipv4Addr::LOCALHOST], 1, MAX_UDP_ANSWER);
             }
         }
     }

@@ -19,15 +19,19 @@ pub enum Response {
     Ignore,
 }
 
-pub fn respond(names: &Names, packet: &[u8]) -> Response {
+/// `limit` is the largest answer the transport takes: `MAX_UDP_ANSWER` or
+/// `MAX_TCP_ANSWER`.
+pub fn respond(names: &Names, packet: &[u8], limit: usize) -> Response {
     let query = match parse(packet) {
         Ok(query) => query,
         Err(bad) => return refusal(bad).map_or(Response::Ignore, Response::Answer),
     };
     match names.decide(&query) {
-        Decision::Address(address) => Response::Answer(answer(&query, Rcode::NoError, Some((address, TTL)))),
-        Decision::NoData => Response::Answer(answer(&query, Rcode::NoError, None)),
-        Decision::NoSuchName => Response::Answer(answer(&query, Rcode::NxDomain, None)),
+        Decision::Addresses(addresses) => {
+            Response::Answer(answer(&query, Rcode::NoError, &addresses, TTL, limit))
+        }
+        Decision::NoData => Response::Answer(answer(&query, Rcode::NoError, &[], TTL, limit)),
+        Decision::NoSuchName => Response::Answer(answer(&query, Rcode::NxDomain, &[], TTL, limit)),
         Decision::Forward => Response::Forward(query),
     }
 }
@@ -41,7 +45,7 @@ mod tests {
 
     use super::{
         message::{
-            TYPE_A,
+            MAX_UDP_ANSWER, TYPE_A,
             tests::{query, read_answer},
         },
         *,
@@ -49,7 +53,13 @@ mod tests {
 
     fn names() -> Names {
         Names {
-            local: BTreeMap::from([("api".into(), Ipv4Addr::new(127, 128, 0, 1))]),
+            local: BTreeMap::from([
+                ("api".into(), vec![Ipv4Addr::new(127, 128, 0, 1)]),
+                (
+                    "tasks.api".into(),
+                    vec![Ipv4Addr::new(127, 64, 0, 1), Ipv4Addr::new(127, 64, 0, 2)],
+                ),
+            ]),
             services: BTreeSet::from(["api".into(), "billing".into()]),
             networks: BTreeSet::new(),
         }
@@ -66,14 +76,18 @@ mod tests {
     fn shared_names_are_answered_others_refused_and_the_rest_forwarded() {
         let names = names();
         assert_eq!(
-            answered(respond(&names, &query(1, "api", TYPE_A))),
+            answered(respond(&names, &query(1, "api", TYPE_A), MAX_UDP_ANSWER)),
             (0, vec![Ipv4Addr::new(127, 128, 0, 1)])
         );
         assert_eq!(
-            answered(respond(&names, &query(2, "billing", TYPE_A))),
+            answered(respond(&names, &query(1, "tasks.api", TYPE_A), MAX_UDP_ANSWER)),
+            (0, vec![Ipv4Addr::new(127, 64, 0, 1), Ipv4Addr::new(127, 64, 0, 2)])
+        );
+        assert_eq!(
+            answered(respond(&names, &query(2, "billing", TYPE_A), MAX_UDP_ANSWER)),
             (3, vec![])
         );
-        match respond(&names, &query(3, "example.com", TYPE_A)) {
+        match respond(&names, &query(3, "example.com", TYPE_A), MAX_UDP_ANSWER) {
             Response::Forward(query) => assert_eq!((query.id, query.name.as_str()), (3, "example.com")),
             other => panic!("{other:?}"),
         }
@@ -82,9 +96,9 @@ mod tests {
     #[test]
     fn garbage_is_refused_or_ignored_never_forwarded() {
         let names = names();
-        assert_eq!(respond(&names, b"hi"), Response::Ignore);
+        assert_eq!(respond(&names, b"hi", MAX_UDP_ANSWER), Response::Ignore);
         let mut cut = query(4, "example.com", TYPE_A);
         cut.truncate(20);
-        assert_eq!(answered(respond(&names, &cut)), (1, vec![]));
+        assert_eq!(answered(respond(&names, &cut, MAX_UDP_ANSWER)), (1, vec![]));
     }
 }

@@ -1,5 +1,6 @@
 //! What the resolver in one container answers for a name: the virtual
-//! address of a service it shares a network with, "no such name" for the
+//! address of a service it shares a network with (or, for `tasks.NAME`,
+//! its tasks' addresses), "no such name" for the
 //! cluster's other services (networks isolate), or "ask the host's
 //! resolver" for everything else. Decided from plain data, so that
 //! isolation is tested without sockets.
@@ -13,25 +14,29 @@ use super::message::{CLASS_ANY, CLASS_IN, Query, TYPE_A, TYPE_ANY};
 
 /// How long a client may keep an answer. A virtual address is fixed for its
 /// service's life, but a service that leaves a network must stop resolving
-/// soon after; a few seconds costs one query per lookup burst.
+/// soon after, and `tasks.NAME` changes with every task started or
+/// stopped; a few seconds costs one query per lookup burst.
 pub const TTL: u32 = 5;
 
 /// The names one container may ask about.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Names {
-    /// `NAME` and `NAME.NETWORK` of every service sharing a network with the
-    /// container, in lower case.
-    pub local: BTreeMap<String, Ipv4Addr>,
+    /// `NAME`, `NAME.NETWORK` (its virtual address), `tasks.NAME` and
+    /// `tasks.NAME.NETWORK` (its tasks' addresses, maybe none) of every
+    /// service sharing a network with the container, in lower case.
+    pub local: BTreeMap<String, Vec<Ipv4Addr>>,
     /// Names of every service in the cluster's table, and of every network:
     /// a name made of them is the cluster's, and is never asked elsewhere.
     pub services: BTreeSet<String>,
     pub networks: BTreeSet<String>,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Decision {
-    /// An A record with this address.
-    Address(Ipv4Addr),
+    /// An A record for each address: none for a service without a ready
+    /// task, an empty answer rather than "no such name", since the name
+    /// is there and tasks come and go.
+    Addresses(Vec<Ipv4Addr>),
     /// The name exists but has no record of the type asked (AAAA, MX…):
     /// an empty answer, not "no such name", or a client asking for A and
     /// AAAA at once would give up on the name.
@@ -43,10 +48,10 @@ pub enum Decision {
 
 impl Names {
     pub fn decide(&self, query: &Query) -> Decision {
-        if let Some(&address) = self.local.get(&query.name) {
+        if let Some(addresses) = self.local.get(&query.name) {
             let internet = matches!(query.qclass, CLASS_IN | CLASS_ANY);
             return if internet && matches!(query.qtype, TYPE_A | TYPE_ANY) {
-                Decision::Address(address)
+                Decision::Addresses(addresses.clone())
             } else {
                 Decision::NoData
             };
@@ -77,12 +82,19 @@ mod tests {
     use crate::network::dns::message::{parse, tests::query};
 
     const API: Ipv4Addr = Ipv4Addr::new(127, 128, 0, 1);
+    const API_TASKS: [Ipv4Addr; 2] = [Ipv4Addr::new(127, 64, 0, 1), Ipv4Addr::new(127, 64, 0, 2)];
 
-    /// A container on `backend` sharing it with `api`; `billing` is on
-    /// `payments` only.
+    /// A container on `backend` sharing it with `api` (two tasks) and `idle`
+    /// (none ready); `billing` is on `payments` only.
     fn names() -> Names {
         Names {
-            local: BTreeMap::from([("api".into(), API), ("api.backend".into(), API)]),
+            local: BTreeMap::from([
+                ("api".into(), vec![API]),
+                ("api.backend".into(), vec![API]),
+                ("tasks.api".into(), API_TASKS.to_vec()),
+                ("tasks.api.backend".into(), API_TASKS.to_vec()),
+                ("tasks.idle".into(), Vec::new()),
+            ]),
             services: BTreeSet::from(["api".into(), "billing".into()]),
             networks: BTreeSet::from(["backend".into(), "payments".into()]),
         }
@@ -94,10 +106,11 @@ mod tests {
 
     #[test]
     fn a_shared_service_resolves_by_name_and_name_dot_network_in_any_case() {
-        assert_eq!(decide("api", TYPE_A), Decision::Address(API));
-        assert_eq!(decide("api.backend", TYPE_A), Decision::Address(API));
-        assert_eq!(decide("API.Backend.", TYPE_A), Decision::Address(API));
-        assert_eq!(decide("api", TYPE_ANY), Decision::Address(API));
+        let api = Decision::Addresses(vec![API]);
+        assert_eq!(decide("api", TYPE_A), api);
+        assert_eq!(decide("api.backend", TYPE_A), api);
+        assert_eq!(decide("API.Backend.", TYPE_A), api);
+        assert_eq!(decide("api", TYPE_ANY), api);
     }
 
     #[test]
@@ -116,9 +129,14 @@ mod tests {
     }
 
     #[test]
-    fn tasks_names_are_the_clusters_and_not_answered_yet() {
-        assert_eq!(decide("tasks.api", TYPE_A), Decision::NoSuchName);
+    fn tasks_name_lists_a_shared_services_tasks_and_nothing_of_the_others() {
+        let tasks = Decision::Addresses(API_TASKS.to_vec());
+        assert_eq!(decide("tasks.api", TYPE_A), tasks);
+        assert_eq!(decide("Tasks.API.backend", TYPE_A), tasks);
+        assert_eq!(decide("tasks.idle", TYPE_A), Decision::Addresses(Vec::new()));
+        assert_eq!(decide("tasks.billing", TYPE_A), Decision::NoSuchName);
         assert_eq!(decide("tasks.billing.payments", TYPE_A), Decision::NoSuchName);
+        assert_eq!(decide("tasks.api.payments", TYPE_A), Decision::NoSuchName);
     }
 
     #[test]
