@@ -1,8 +1,9 @@
 //! Service networks inside a real network namespace that the test makes
 //! itself (`unshare -n`), standing in for a container's: the agent's code
 //! opens the resolver and the virtual addresses' listener in it, and a
-//! client inside it resolves names and connects through a virtual address
-//! to a backend on the host's loopback. Needs root, `unshare`, `ip` and
+//! client inside it resolves names and connects through a virtual address,
+//! and through each task's own address, to backends on the host's
+//! loopback. Needs root, `unshare`, `ip` and
 //! `iptables`, as the agent does.
 
 #[path = "support/dns.rs"]
@@ -16,7 +17,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use dns::{RESOLVER, query, read, resolve};
+use dns::{RESOLVER, query, read_all, resolve, resolve_all};
 
 use shoal_agent::{
     ingress::{Ingress, Limits},
@@ -102,7 +103,14 @@ fn upstream() -> SocketAddr {
     addr
 }
 
-fn service(id: &str, name: &str, network: &str, address: Ipv4Addr, backend: SocketAddr) -> NetworkedService {
+/// A service with a task `task_id` at each backend, on port 8080.
+fn service(
+    id: &str,
+    name: &str,
+    network: &str,
+    address: Ipv4Addr,
+    backends: &[(&str, SocketAddr)],
+) -> NetworkedService {
     NetworkedService {
         service_id: id.into(),
         service_name: name.into(),
@@ -111,11 +119,14 @@ fn service(id: &str, name: &str, network: &str, address: Ipv4Addr, backend: Sock
         ports: vec![NetworkedPort {
             target: 8080,
             protocol: Protocol::Tcp,
-            backends: vec![Backend {
-                task_id: format!("{name}-1"),
-                node_id: "n1".into(),
-                addr: backend.to_string(),
-            }],
+            backends: backends
+                .iter()
+                .map(|(task_id, addr)| Backend {
+                    task_id: (*task_id).into(),
+                    node_id: "n1".into(),
+                    addr: addr.to_string(),
+                })
+                .collect(),
         }],
     }
 }
@@ -130,10 +141,11 @@ fn resolve_over_tcp(name: &str) -> (u8, Option<Ipv4Addr>) {
     stream.read_exact(&mut length).unwrap();
     let mut answer = vec![0; usize::from(u16::from_be_bytes(length))];
     stream.read_exact(&mut answer).unwrap();
-    read(&answer, 77)
+    let (rcode, addresses) = read_all(&answer, 77);
+    (rcode, addresses.first().copied())
 }
 
-/// Connects to a virtual address and returns the backend's greeting, after
+/// Connects to a virtual or task address and returns the backend's greeting, after
 /// checking that bytes sent come back.
 fn greeting(address: Ipv4Addr) -> Result<String, String> {
     let stream = TcpStream::connect_timeout(&SocketAddr::from((address, 8080)), Duration::from_secs(2))
@@ -169,12 +181,13 @@ async fn a_container_on_a_network_resolves_and_reaches_its_services_and_nothing_
     );
     let sandbox = Sandbox::start();
     let pid = sandbox.pid();
-    let (api, billing) = (greeter("api"), greeter("billing"));
+    let api = [("api-1", greeter("api-1")), ("api-2", greeter("api-2"))];
+    let billing = [("billing-1", greeter("billing-1"))];
     let ingress = Ingress::new(Ipv4Addr::LOCALHOST.into(), Limits::default());
     let networks = Networks::new(&ingress, Arc::from([upstream()]));
     networks.apply(&[
-        service("s-api", "api", "backend", API, api),
-        service("s-billing", "billing", "payments", BILLING, billing),
+        service("s-api", "api", "backend", API, &api),
+        service("s-billing", "billing", "payments", BILLING, &billing),
     ]);
     networks.set_containers(&[Container {
         id: "c1".into(),
@@ -194,6 +207,14 @@ async fn a_container_on_a_network_resolves_and_reaches_its_services_and_nothing_
         )
     })
     .await;
+    let (api_tasks, api_tasks_dotted, billing_tasks) = inside(pid, || {
+        (
+            resolve_all("tasks.api"),
+            resolve_all("tasks.api.backend"),
+            resolve_all("tasks.billing"),
+        )
+    })
+    .await;
     assert_eq!(api_name, Some((0, Some(API))), "api");
     assert_eq!(api_dotted, Some((0, Some(API))), "API.backend");
     assert_eq!(
@@ -207,20 +228,83 @@ async fn a_container_on_a_network_resolves_and_reaches_its_services_and_nothing_
         "other names: the host's resolver"
     );
     assert_eq!(over_tcp, (0, Some(API)), "over TCP");
-    assert_eq!(through, Ok("api".to_owned()));
+    assert!(
+        through.as_deref().is_ok_and(|said| said.starts_with("api-")),
+        "{through:?}"
+    );
     assert!(
         refused.is_err(),
         "billing's virtual address answered: {refused:?}"
     );
+    let (rcode, task_addresses) = api_tasks.expect("tasks.api is answered");
+    assert_eq!(rcode, 0, "tasks.api");
+    assert_eq!(
+        task_addresses.len(),
+        2,
+        "one address per task: {task_addresses:?}"
+    );
+    assert_eq!(
+        api_tasks_dotted,
+        Some((0, task_addresses.clone())),
+        "tasks.api.backend"
+    );
+    assert_eq!(
+        billing_tasks,
+        Some((3, vec![])),
+        "tasks.billing is on another network: NXDOMAIN"
+    );
+    // Each task address reaches its own task, every time: no balancing.
+    let addresses = task_addresses.clone();
+    let reached = inside(pid, move || {
+        addresses
+            .iter()
+            .map(|&address| [greeting(address), greeting(address), greeting(address)])
+            .collect::<Vec<_>>()
+    })
+    .await;
+    let mut said: Vec<String> = reached
+        .iter()
+        .map(|tries| {
+            assert!(
+                tries.iter().all(|t| t == &tries[0]),
+                "one address, one task: {tries:?}"
+            );
+            tries[0].clone().expect("a task address answers")
+        })
+        .collect();
+    said.sort();
+    assert_eq!(said, ["api-1", "api-2"]);
+    let api_2 = task_addresses[reached
+        .iter()
+        .position(|t| t[0].as_deref() == Ok("api-2"))
+        .unwrap()];
 
-    // A new table puts billing on the container's network: in place.
+    // A new table puts billing on the container's network and api-2 is
+    // gone: in place.
     networks.apply(&[
-        service("s-api", "api", "backend", API, api),
-        service("s-billing", "billing", "backend", BILLING, billing),
+        service("s-api", "api", "backend", API, &api[..1]),
+        service("s-billing", "billing", "backend", BILLING, &billing),
     ]);
-    let (billing_name, through) = inside(pid, || (resolve("billing.backend"), greeting(BILLING))).await;
+    let (billing_name, through, api_tasks, gone) = inside(pid, move || {
+        (
+            resolve("billing.backend"),
+            greeting(BILLING),
+            resolve_all("tasks.api"),
+            greeting(api_2),
+        )
+    })
+    .await;
     assert_eq!(billing_name, Some((0, Some(BILLING))));
-    assert_eq!(through, Ok("billing".to_owned()));
+    assert_eq!(through, Ok("billing-1".to_owned()));
+    let (_, left) = api_tasks.unwrap();
+    assert!(
+        left.len() == 1 && !left.contains(&api_2),
+        "api-2 is still listed: {left:?}"
+    );
+    assert!(
+        gone.is_err(),
+        "a task gone still answers at its address: {gone:?}"
+    );
 
     // The container stops: its sockets close.
     networks.set_containers(&[]);

@@ -60,10 +60,13 @@ pub fn reach(networks: &[String], services: &[NetworkedService], tasks: &TaskAdd
             .filter_map(|backend| tasks.get(&backend.task_id))
             .collect();
         let task_addresses: Vec<Ipv4Addr> = task_addresses.into_iter().collect();
-        let suffixes = std::iter::once(String::new()).chain(shared.iter().map(|network| format!(".{network}")));
+        let suffixes =
+            std::iter::once(String::new()).chain(shared.iter().map(|network| format!(".{network}")));
         for suffix in suffixes {
             let names = &mut reach.names.local;
-            names.entry(format!("{name}{suffix}")).or_insert_with(|| vec![service.address]);
+            names
+                .entry(format!("{name}{suffix}"))
+                .or_insert_with(|| vec![service.address]);
             names
                 .entry(format!("tasks.{name}{suffix}"))
                 .or_insert_with(|| task_addresses.clone());
@@ -185,7 +188,10 @@ mod tests {
     #[test]
     fn a_container_reaches_the_services_on_its_networks_only() {
         let web = on(&["frontend"]);
-        assert_eq!(names(&web), ["api", "api.frontend", "tasks.api", "tasks.api.frontend"]);
+        assert_eq!(
+            names(&web),
+            ["api", "api.frontend", "tasks.api", "tasks.api.frontend"]
+        );
         assert_eq!(
             destinations(&web),
             [
@@ -207,7 +213,10 @@ mod tests {
         assert_eq!(web.names.local["tasks.api.frontend"], api_tasks);
         assert_eq!(web.names.local["api"], [Ipv4Addr::new(127, 128, 0, 1)]);
         let unaddressed = reach(&["frontend".into()], &table(), &TaskAddresses::default());
-        assert!(unaddressed.names.local["tasks.api"].is_empty(), "the name is there, empty");
+        assert!(
+            unaddressed.names.local["tasks.api"].is_empty(),
+            "the name is there, empty"
+        );
     }
 
     #[test]
@@ -235,7 +244,11 @@ mod tests {
         let api = on(&["backend"]);
         let ports: Vec<u16> = api.destinations.keys().map(SocketAddrV4::port).collect();
         assert_eq!(ports, [8080, 8080, 5432, 8080, 5432]);
-        assert!(!destinations(&api).iter().any(|(address, _)| address.ends_with(":5353")));
+        assert!(
+            !destinations(&api)
+                .iter()
+                .any(|(address, _)| address.ends_with(":5353"))
+        );
     }
 
     #[test]
@@ -248,7 +261,14 @@ mod tests {
     #[test]
     fn the_first_service_to_claim_an_address_keeps_it() {
         let mut services = table();
-        services.push(service("s-dup", "dup", &["backend"], 1, &[(8080, Protocol::Tcp)], &[]));
+        services.push(service(
+            "s-dup",
+            "dup",
+            &["backend"],
+            1,
+            &[(8080, Protocol::Tcp)],
+            &[],
+        ));
         let api = reach(&["backend".into()], &services, &tasks());
         let key = &api.destinations[&SocketAddrV4::new(Ipv4Addr::new(127, 128, 0, 1), 8080)];
         assert_eq!(key.service_id, "s-api");

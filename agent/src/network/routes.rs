@@ -83,7 +83,8 @@ impl Routes {
                     // Built over the port's route, the task's one target
                     // shares its load count; an address the port's route
                     // rejected (logged above) gives no route.
-                    let (alone, _) = Route::build(&service.service_name, std::slice::from_ref(backend), Some(&route));
+                    let (alone, _) =
+                        Route::build(&service.service_name, std::slice::from_ref(backend), Some(&route));
                     if alone.targets.is_empty() {
                         continue;
                     }
@@ -188,7 +189,10 @@ mod tests {
         let service = routes.get(&key(None)).unwrap();
         let t2 = routes.get(&key(Some("t2"))).unwrap();
         assert_eq!(t2.route.task_ids(), ["t2"]);
-        assert!(Arc::ptr_eq(&service.port, &t2.port), "one port's caps and counters");
+        assert!(
+            Arc::ptr_eq(&service.port, &t2.port),
+            "one port's caps and counters"
+        );
         assert!(
             Arc::ptr_eq(&service.route.targets[1].active, &t2.route.targets[0].active),
             "the service's balancing counts connections to the task's address"

@@ -136,7 +136,10 @@ mod tests {
             "the range is full: the third task waits"
         );
         let freed = full.assign(["t2", "t3"]);
-        assert_eq!(of(&freed, &["t1", "t2", "t3"]), [None, Some("127.64.0.2".into()), Some("127.64.0.1".into())]);
+        assert_eq!(
+            of(&freed, &["t1", "t2", "t3"]),
+            [None, Some("127.64.0.2".into()), Some("127.64.0.1".into())]
+        );
     }
 
     #[test]
@@ -157,6 +160,10 @@ mod tests {
             assert!(!range(outside), "{outside}");
         }
         assert_eq!(TASK_RANGE, "127.64.0.0/10");
-        assert_eq!(LAST.to_bits() - FIRST.to_bits() + 1, (1 << 22) - 2, "a /10 less its first and last");
+        assert_eq!(
+            LAST.to_bits() - FIRST.to_bits() + 1,
+            (1 << 22) - 2,
+            "a /10 less its first and last"
+        );
     }
 }

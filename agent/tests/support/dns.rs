@@ -22,23 +22,29 @@ pub fn query(id: u16, name: &str) -> Vec<u8> {
     packet
 }
 
-/// The answer's rcode and, if it has one, the address of its first record
-/// (which, in the answers these tests get, ends the packet).
-pub fn read(answer: &[u8], id: u16) -> (u8, Option<Ipv4Addr>) {
+/// The answer's rcode and the address of every record. In the answers these
+/// tests get, the records end the packet, 16 bytes each: a pointer to the
+/// question's name, type, class, TTL, length and the address.
+pub fn read_all(answer: &[u8], id: u16) -> (u8, Vec<Ipv4Addr>) {
     assert_eq!(&answer[..2], &id.to_be_bytes(), "an answer to another query");
     let rcode = answer[3] & 0xF;
-    let answers = u16::from_be_bytes([answer[6], answer[7]]);
-    let address = (answers > 0).then(|| {
-        let octets: [u8; 4] = answer[answer.len() - 4..].try_into().unwrap();
-        Ipv4Addr::from(octets)
-    });
-    (rcode, address)
+    let answers = usize::from(u16::from_be_bytes([answer[6], answer[7]]));
+    let addresses = answer[answer.len() - 16 * answers..]
+        .chunks(16)
+        .map(|record| Ipv4Addr::from(<[u8; 4]>::try_from(&record[12..]).unwrap()))
+        .collect();
+    (rcode, addresses)
 }
 
 /// Asks [`RESOLVER`] over UDP, again and again for a few seconds: the
 /// agent opens it a moment after it learns of the container, as a
 /// container's resolv.conf options allow for.
 pub fn resolve(name: &str) -> Option<(u8, Option<Ipv4Addr>)> {
+    resolve_all(name).map(|(rcode, addresses)| (rcode, addresses.first().copied()))
+}
+
+/// As [`resolve`], with every address answered.
+pub fn resolve_all(name: &str) -> Option<(u8, Vec<Ipv4Addr>)> {
     let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
     socket.set_read_timeout(Some(Duration::from_millis(200))).unwrap();
     let deadline = Instant::now() + Duration::from_secs(10);
@@ -51,7 +57,7 @@ pub fn resolve(name: &str) -> Option<(u8, Option<Ipv4Addr>)> {
             continue;
         }
         if let Ok((length, _)) = socket.recv_from(&mut buffer) {
-            return Some(read(&buffer[..length], id));
+            return Some(read_all(&buffer[..length], id));
         }
     }
     None

@@ -301,7 +301,13 @@ pub(crate) mod tests {
     fn an_answer_echoes_the_question_and_carries_one_a_record() {
         let packet = query(7, "Api", TYPE_A);
         let parsed = parse(&packet).unwrap();
-        let out = answer(&parsed, Rcode::NoError, &[Ipv4Addr::new(127, 128, 0, 1)], 5, MAX_UDP_ANSWER);
+        let out = answer(
+            &parsed,
+            Rcode::NoError,
+            &[Ipv4Addr::new(127, 128, 0, 1)],
+            5,
+            MAX_UDP_ANSWER,
+        );
         assert_eq!(&out[..2], &7u16.to_be_bytes());
         assert!(answers(&out, 7));
         assert!(!answers(&out, 8));
@@ -320,12 +326,17 @@ pub(crate) mod tests {
     fn an_answer_too_long_for_a_datagram_is_cut_and_marked_truncated() {
         let packet = query(7, "tasks.api", TYPE_A);
         let parsed = parse(&packet).unwrap();
-        let many: Vec<Ipv4Addr> = (0..100u32).map(|n| Ipv4Addr::from_bits(0x7F40_0001 + n)).collect();
+        let many: Vec<Ipv4Addr> = (0..100u32)
+            .map(|n| Ipv4Addr::from_bits(0x7F40_0001 + n))
+            .collect();
         let cut = answer(&parsed, Rcode::NoError, &many, 5, MAX_UDP_ANSWER);
         assert!(cut.len() <= MAX_UDP_ANSWER);
         assert_ne!(cut[2] & 0x02, 0, "TC is set");
         let (rcode, kept) = read_answer(&cut);
-        assert_eq!((rcode, kept.len()), (0, (MAX_UDP_ANSWER - packet.len()) / A_RECORD));
+        assert_eq!(
+            (rcode, kept.len()),
+            (0, (MAX_UDP_ANSWER - packet.len()) / A_RECORD)
+        );
         assert_eq!(kept, many[..kept.len()]);
         let whole = answer(&parsed, Rcode::NoError, &many, 5, MAX_TCP_ANSWER);
         assert_eq!(whole[2] & 0x02, 0, "TC is clear");

@@ -81,7 +81,10 @@ mod tests {
         );
         assert_eq!(
             answered(respond(&names, &query(1, "tasks.api", TYPE_A), MAX_UDP_ANSWER)),
-            (0, vec![Ipv4Addr::new(127, 64, 0, 1), Ipv4Addr::new(127, 64, 0, 2)])
+            (
+                0,
+                vec![Ipv4Addr::new(127, 64, 0, 1), Ipv4Addr::new(127, 64, 0, 2)]
+            )
         );
         assert_eq!(
             answered(respond(&names, &query(2, "billing", TYPE_A), MAX_UDP_ANSWER)),
