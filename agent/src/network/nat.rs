@@ -32,7 +32,7 @@ pub const IPTABLES: &str = "iptables";
 
 #[derive(Debug, thiserror::Error)]
 #[error(
-    "cannot redirect the container's connections to virtual addresses ({command}): {cause}. Install iptables \
+    "cannot redirect the container's connections to virtual and task addresses ({command}): {cause}. Install iptables \
      on the host (Docker needs it too) with NAT support in the kernel; check with `shoal-agent doctor`"
 )]
 pub struct NatError {

@@ -85,8 +85,8 @@ async fn run(
     tokio::join!(resolver.clone().serve_udp(udp), accept(tcp, resolver, view));
 }
 
-/// The resolver's sockets, made inside the container, and the rule that
-/// redirects virtual addresses to them.
+/// The resolver's sockets, made inside the container, and the rules that
+/// redirect virtual and task addresses to them.
 async fn open(namespace: Arc<Namespace>) -> Result<(tokio::net::UdpSocket, tokio::net::TcpListener), String> {
     let inside = move || namespace.run(sockets).map_err(|error| error.to_string())?;
     let (udp, tcp, nat) = tokio::task::spawn_blocking(inside)
