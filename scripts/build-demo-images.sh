@@ -42,7 +42,7 @@ target_dir="${CARGO_TARGET_DIR:-$root/target}/demo"
 binary="$target_dir/$target/release/shoal-demo"
 # Raised whenever the program gains a route or a subcommand that tests use,
 # so that a test harness rebuilds images older than what it needs.
-revision=2
+revision=3
 
 echo "==> building a static shoal-demo ($target, release)"
 # An explicit --target keeps RUSTFLAGS off build scripts, which must not be

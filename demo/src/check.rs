@@ -1,10 +1,10 @@
 //! `shoal-demo check [URL]`: the probe a Docker HEALTHCHECK runs inside a
 //! scratch image, where there is no curl.
 
-use std::io::{Read, Write};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpStream};
 use std::process::ExitCode;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::dns;
 
@@ -154,17 +154,9 @@ fn is_host_name(host: &str) -> bool {
 /// Resolves the target's name if it has one, sends one GET and reads the
 /// whole response (up to [`MAX_RESPONSE`] bytes).
 pub fn fetch(target: &Target) -> Result<Fetched, String> {
-    let ip = match &target.host {
-        Host::Ip(ip) => *ip,
-        Host::Name(name) => IpAddr::V4(dns::resolve(name).map_err(|e| e.to_string())?),
-    };
-    let addr = SocketAddr::new(ip, target.port);
+    let addr = resolve(target)?;
     let failed = |e: std::io::Error| format!("{addr}: {e}");
-    let stream = TcpStream::connect_timeout(&addr, TIMEOUT).map_err(failed)?;
-    stream
-        .set_read_timeout(Some(TIMEOUT))
-        .and_then(|()| stream.set_write_timeout(Some(TIMEOUT)))
-        .map_err(failed)?;
+    let stream = connect(addr).map_err(failed)?;
     let request = format!(
         "GET {} HTTP/1.1\r\nHost: {}\r\nUser-Agent: shoal-demo-check\r\nConnection: close\r\n\r\n",
         target.path, target.authority
@@ -189,6 +181,134 @@ pub fn fetch(target: &Target) -> Result<Fetched, String> {
         body: String::from_utf8_lossy(body).into_owned(),
         addr,
     })
+}
+
+/// Where the target is, its name resolved with the demo's DNS client.
+fn resolve(target: &Target) -> Result<SocketAddr, String> {
+    let ip = match &target.host {
+        Host::Ip(ip) => *ip,
+        Host::Name(name) => IpAddr::V4(dns::resolve(name).map_err(|e| e.to_string())?),
+    };
+    Ok(SocketAddr::new(ip, target.port))
+}
+
+fn connect(addr: SocketAddr) -> std::io::Result<TcpStream> {
+    let stream = TcpStream::connect_timeout(&addr, TIMEOUT)?;
+    stream.set_read_timeout(Some(TIMEOUT))?;
+    stream.set_write_timeout(Some(TIMEOUT))?;
+    // Requests leave in one write each; without this a delayed ACK could
+    // hold the next one back by 40 ms and skew the latencies measured.
+    stream.set_nodelay(true)?;
+    Ok(stream)
+}
+
+/// What [`fetch_many`] saw: one latency per call answered 200, and why each
+/// other call failed.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Calls {
+    pub latencies: Vec<Duration>,
+    pub failures: Vec<String>,
+    /// How many connections the calls took: one, plus one each time the
+    /// server closed the connection after a response that said so.
+    pub connections: usize,
+    pub addr: Option<SocketAddr>,
+}
+
+/// Sends `count` GETs of the target one after another over one kept-alive
+/// connection, as a client with a connection pool does. The name is
+/// resolved once. A response saying `Connection: close` ends the connection
+/// in order and the next call opens another; anything else that goes wrong
+/// (no answer, a broken connection, a status other than 200) is a failure,
+/// and after one the next call starts on a new connection.
+pub fn fetch_many(target: &Target, count: usize) -> Calls {
+    let mut calls = Calls::default();
+    let addr = match resolve(target) {
+        Ok(addr) => addr,
+        Err(why) => {
+            calls.failures = vec![why; count];
+            return calls;
+        }
+    };
+    calls.addr = Some(addr);
+    let request = format!(
+        "GET {} HTTP/1.1\r\nHost: {}\r\nUser-Agent: shoal-demo-call\r\n\r\n",
+        target.path, target.authority
+    );
+    let mut open: Option<BufReader<TcpStream>> = None;
+    for _ in 0..count {
+        let started = Instant::now();
+        let reader = match open.take() {
+            Some(reader) => reader,
+            None => match connect(addr) {
+                Ok(stream) => {
+                    calls.connections += 1;
+                    BufReader::new(stream)
+                }
+                Err(error) => {
+                    calls.failures.push(format!("{addr}: connecting: {error}"));
+                    continue;
+                }
+            },
+        };
+        match exchange(reader, request.as_bytes()) {
+            Ok((200, reader)) => {
+                calls.latencies.push(started.elapsed());
+                open = reader;
+            }
+            Ok((status, reader)) => {
+                calls.failures.push(format!("{addr}: status {status}"));
+                open = reader;
+            }
+            Err(why) => calls.failures.push(format!("{addr}: {why}")),
+        }
+    }
+    calls
+}
+
+/// One request and its response on a kept-alive connection: the status, and
+/// the connection unless the response closed it.
+fn exchange(
+    mut reader: BufReader<TcpStream>,
+    request: &[u8],
+) -> Result<(u16, Option<BufReader<TcpStream>>), String> {
+    reader
+        .get_mut()
+        .write_all(request)
+        .map_err(|e| format!("sending: {e}"))?;
+    let mut status_line = String::new();
+    if reader
+        .read_line(&mut status_line)
+        .map_err(|e| format!("reading: {e}"))?
+        == 0
+    {
+        return Err("closed before answering".to_owned());
+    }
+    let status = parse_status_line(status_line.trim_end())
+        .ok_or_else(|| format!("not an HTTP response: {status_line:?}"))?;
+    let (mut length, mut close) = (None, false);
+    loop {
+        let mut line = String::new();
+        if reader.read_line(&mut line).map_err(|e| format!("reading: {e}"))? == 0 {
+            return Err("closed in the middle of a response".to_owned());
+        }
+        let line = line.trim_end();
+        if line.is_empty() {
+            break;
+        }
+        if let Some((name, value)) = line.split_once(':') {
+            let value = value.trim();
+            if name.eq_ignore_ascii_case("content-length") {
+                length = value.parse::<u64>().ok();
+            } else if name.eq_ignore_ascii_case("connection") {
+                close = value.eq_ignore_ascii_case("close");
+            }
+        }
+    }
+    // Without a length the body runs to the end of the connection.
+    let length = length.ok_or("no Content-Length")?;
+    std::io::copy(&mut Read::take(&mut reader, length), &mut std::io::sink())
+        .map_err(|e| format!("reading the body: {e}"))?;
+    Ok((status, (!close).then_some(reader)))
 }
 
 fn parse_status_line(line: &str) -> Option<u16> {

@@ -32,6 +32,12 @@ ROUTES:
                         where it has ? or &) from here; 200 with
                         {\"status\":N,\"body\":\"...\",\"address\":\"IP:PORT\"},
                         502 {\"error\":\"...\"} when no answer came, 400 without URL
+    GET  /call?url=URL&count=N
+                        N GETs of URL (1-10000) over one kept-alive connection,
+                        a new one only after a response that closes it; 200
+                        {\"calls\":N,\"failed\":F,\"connections\":C,
+                        \"address\":\"IP:PORT\",\"micros\":[each 200's latency],
+                        \"errors\":[the first five failures]}
     POST /fail          make /health answer 503 from now on
     POST /recover       make /health answer 200 again
     POST /exit?code=N   answer, then exit with code N (0-255, default 1)

@@ -25,6 +25,12 @@ const CONNECTION_STACK: usize = 128 * 1024;
 const LINGER: Duration = Duration::from_secs(1);
 const LINGER_BYTES: u64 = 64 * 1024;
 
+/// The most calls one `/call?count=N` makes: enough for a load test's
+/// batch, few enough that the answer stays small.
+const MAX_CALLS: usize = 10_000;
+/// The failures `/call?count=N` spells out; it counts them all.
+const MAX_ERRORS: usize = 5;
+
 /// State shared by every connection.
 pub struct App {
     banner: String,
@@ -127,6 +133,15 @@ fn call(head: &Head) -> Response {
         Ok(target) => target,
         Err(why) => return Response::text(Status::BadRequest, format!("{why}\n")),
     };
+    if let Some(count) = head.query_param("count") {
+        return match count.parse() {
+            Ok(count @ 1..=MAX_CALLS) => calls(&check::fetch_many(&target, count)),
+            _ => Response::text(
+                Status::BadRequest,
+                format!("count must be an integer from 1 to {MAX_CALLS}\n"),
+            ),
+        };
+    }
     match check::fetch(&target) {
         Ok(fetched) => Response::json(
             Status::Ok,
@@ -139,6 +154,36 @@ fn call(head: &Head) -> Response {
         ),
         Err(why) => Response::json(Status::BadGateway, format!("{{\"error\":{}}}", json_string(&why))),
     }
+}
+
+/// The summary of `/call?url=URL&count=N`: 200 whatever the calls met, so
+/// the caller reads the failures from `failed` and `errors`.
+fn calls(calls: &check::Calls) -> Response {
+    let micros: Vec<String> = calls
+        .latencies
+        .iter()
+        .map(|latency| latency.as_micros().to_string())
+        .collect();
+    let errors: Vec<String> = calls
+        .failures
+        .iter()
+        .take(MAX_ERRORS)
+        .map(|why| json_string(why))
+        .collect();
+    let address = calls
+        .addr
+        .map_or_else(|| "null".to_owned(), |addr| json_string(&addr.to_string()));
+    Response::json(
+        Status::Ok,
+        format!(
+            "{{\"calls\":{},\"failed\":{},\"connections\":{},\"address\":{address},\"micros\":[{}],\"errors\":[{}]}}",
+            calls.latencies.len() + calls.failures.len(),
+            calls.failures.len(),
+            calls.connections,
+            micros.join(","),
+            errors.join(",")
+        ),
+    )
 }
 
 /// Decodes `%XX` escapes (and `+` as a space, as forms send it); `None` if
@@ -423,6 +468,50 @@ mod tests {
             assert_eq!(get(&app, "GET", path).0, 400, "{path}");
         }
         assert_eq!(get(&app, "POST", "/call?url=http://127.0.0.1/").0, 405);
+    }
+
+    #[test]
+    fn call_with_a_count_makes_that_many_calls_over_one_kept_alive_connection() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        // One connection answers two requests and closes after the second,
+        // as a stopping demo does; the third call opens another and is
+        // answered 503.
+        let server = thread::spawn(move || {
+            let answers: [&[&str]; 2] = [
+                &[
+                    "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: keep-alive\r\n\r\nok",
+                    "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok",
+                ],
+                &["HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\n\r\n"],
+            ];
+            for connection in answers {
+                let (stream, _) = listener.accept().unwrap();
+                let mut reader = BufReader::new(&stream);
+                for answer in connection {
+                    let head = http::read_head(&mut reader).unwrap().unwrap();
+                    assert_eq!((head.path.as_str(), head.keep_alive), ("/", true));
+                    std::io::Write::write_all(&mut &stream, answer.as_bytes()).unwrap();
+                }
+            }
+        });
+        let app = App::new("v1", "h", true);
+        let (status, body) = get(&app, "GET", &format!("/call?url=http://{addr}/&count=3"));
+        server.join().unwrap();
+        assert_eq!(status, 200, "{body}");
+        let prefix = format!(r#"{{"calls":3,"failed":1,"connections":2,"address":"{addr}","micros":["#);
+        assert!(body.starts_with(&prefix), "{body}");
+        assert!(
+            body.ends_with(&format!(r#"],"errors":["{addr}: status 503"]}}"#)),
+            "{body}"
+        );
+        let micros = body[prefix.len()..].split(']').next().unwrap();
+        assert_eq!(micros.split(',').count(), 2, "two latencies: {body}");
+
+        for count in ["0", "x", "10001"] {
+            let path = format!("/call?url=http://{addr}/&count={count}");
+            assert_eq!(get(&app, "GET", &path).0, 400, "{path}");
+        }
     }
 
     #[test]

@@ -12,8 +12,8 @@ use std::{
 
 use common::{
     cluster::Cluster,
-    docker::docker,
-    load::{Load, Shape},
+    docker::{demo_image, docker},
+    load::{Load, Shape, demo_banner},
 };
 use serde_json::{Value, json};
 use shoal_proto::{ingress::ServiceIngress, service::Service};
@@ -35,7 +35,7 @@ fn free_port() -> u16 {
 fn web(replicas: u64, version: &str, published: u16, update: Value) -> Value {
     json!({
         "name": "web",
-        "image": format!("shoal-demo:{version}"),
+        "image": demo_image(version),
         "replicas": replicas,
         "ports": [{ "target": 8080, "published": published }],
         "restart_policy": { "delay": "500ms" },
@@ -161,6 +161,7 @@ async fn rolling_updates_under_load_fail_no_request() {
             pause: Duration::from_millis(2),
             max_requests: 200_000,
             max_time: Duration::from_secs(600),
+            judge: demo_banner,
         },
         "before (4 × v1, steady)",
     );

@@ -6,6 +6,11 @@
 //! what a task does.
 //!
 //! `tasks.NAME` is left out: the agents answer it NXDOMAIN until it is built.
+//!
+//! The load test drives calls from `web`'s task to `api` through `/call`
+//! (each on a new connection from the task) and `/call?count=N` (N calls
+//! over one kept-alive connection) while `api` rolls, and counts every call
+//! that fails; run it with `--nocapture` to see the latencies.
 
 mod common;
 
@@ -17,7 +22,8 @@ use std::{
 
 use common::{
     cluster::{Cluster, LIMIT, Server},
-    docker::docker,
+    docker::{demo_image, docker},
+    load::{Load, Report, Shape},
 };
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -40,7 +46,7 @@ const NODE_A: &str = "worker-1";
 fn demo(name: &str, replicas: u64, networks: &[&str], constraints: &[String]) -> Value {
     json!({
         "name": name,
-        "image": "shoal-demo:v1",
+        "image": demo_image("v1"),
         "replicas": replicas,
         "networks": networks,
         "ports": [{ "target": 8080 }],
@@ -54,9 +60,29 @@ fn demo(name: &str, replicas: u64, networks: &[&str], constraints: &[String]) ->
 /// Three workers, the networks `backend` and `other`, and on them `api` (two
 /// tasks, off node A), `web` (on node A) and `other`, every task healthy.
 async fn three_services() -> (Cluster, Service, Service, Service) {
+    let cluster = three_workers_with(&["backend", "other"]).await;
+    let api = cluster
+        .create(demo(
+            "api",
+            2,
+            &["backend"],
+            &[format!("node.hostname!={NODE_A}")],
+        ))
+        .await;
+    let web = create_web(&cluster).await;
+    let other = cluster.create(demo("other", 1, &["other"], &[])).await;
+    for service in [&api, &web, &other] {
+        let replicas = service.spec.replicas.unwrap_or(1) as usize;
+        cluster.until_healthy(service, replicas).await;
+    }
+    (cluster, api, web, other)
+}
+
+/// Three workers and the plain networks `names`.
+async fn three_workers_with(names: &[&str]) -> Cluster {
     let mut cluster = Cluster::start().await;
     cluster.join_workers(3).await;
-    for network in ["backend", "other"] {
+    for network in names {
         let (status, body) = cluster
             .send(
                 reqwest::Method::POST,
@@ -66,28 +92,19 @@ async fn three_services() -> (Cluster, Service, Service, Service) {
             .await;
         assert_eq!(status, StatusCode::CREATED, "{body}");
     }
-    let api = cluster
-        .create(demo(
-            "api",
-            2,
-            &["backend"],
-            &[format!("node.hostname!={NODE_A}")],
-        ))
-        .await;
-    let web = cluster
+    cluster
+}
+
+/// `web` on node A, on `backend`.
+async fn create_web(cluster: &Cluster) -> Service {
+    cluster
         .create(demo(
             "web",
             1,
             &["backend"],
             &[format!("node.hostname=={NODE_A}")],
         ))
-        .await;
-    let other = cluster.create(demo("other", 1, &["other"], &[])).await;
-    for service in [&api, &web, &other] {
-        let replicas = service.spec.replicas.unwrap_or(1) as usize;
-        cluster.until_healthy(service, replicas).await;
-    }
-    (cluster, api, web, other)
+        .await
 }
 
 /// The container of the service's only live task.
@@ -117,16 +134,21 @@ fn check_from(container: &str, url: &str) -> Result<String, String> {
     docker(&["exec", container, "/shoal-demo", "check", url])
 }
 
-/// Calls `url` from inside `web`'s task through its `/call` endpoint,
-/// reached at the host port its 8080 is mapped to: the endpoint's status and
-/// JSON.
-async fn call_from(task: &Task, url: &str) -> (u16, Value) {
+/// The task's `/call` endpoint, reached at the host port its 8080 is mapped
+/// to.
+fn call_endpoint(task: &Task) -> String {
     let port = task
         .ports
         .iter()
         .find(|p| p.target == 8080)
         .unwrap_or_else(|| panic!("no host port for 8080: {task:#?}"));
-    let endpoint = format!("http://{}:{}/call?url={url}", port.host_ip, port.host_port);
+    format!("http://{}:{}/call", port.host_ip, port.host_port)
+}
+
+/// Calls `url` from inside `web`'s task through its `/call` endpoint: the
+/// endpoint's status and JSON.
+async fn call_from(task: &Task, url: &str) -> (u16, Value) {
+    let endpoint = format!("{}?url={url}", call_endpoint(task));
     let response = reqwest::get(&endpoint)
         .await
         .unwrap_or_else(|e| panic!("{endpoint}: {e}"));
@@ -262,4 +284,131 @@ async fn a_killed_api_task_leaves_the_backends_within_one_health_interval_and_ca
         assert_eq!((status, &answer["status"]), (200, &json!(200)), "{answer}");
         assert_eq!(answer["address"], format!("{address}:8080"), "{answer}");
     }
+}
+
+/// Calls per `/call?count=N`: each kept-alive connection from `web` lasts
+/// about half a second, long enough to be open to an api task when a
+/// rollout removes it from the backends and stops it.
+const BATCH: usize = 1000;
+
+/// A `/call` answer for one call: api answered 200 with its banner.
+fn one_call_answered(body: &str) -> Result<Vec<Duration>, String> {
+    let answer: Value = serde_json::from_str(body).map_err(|e| format!("{e}: {body}"))?;
+    let banner = answer["body"].as_str().unwrap_or_default();
+    if answer["status"] == 200 && banner.starts_with("shoal-demo") {
+        Ok(Vec::new())
+    } else {
+        Err(format!("api answered {body}"))
+    }
+}
+
+/// A `/call?count=BATCH` answer: every call answered 200, with the latencies
+/// web measured.
+fn every_call_answered(body: &str) -> Result<Vec<Duration>, String> {
+    let answer: Value = serde_json::from_str(body).map_err(|e| format!("{e}: {body}"))?;
+    let micros: Vec<Duration> = answer["micros"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_u64)
+        .map(Duration::from_micros)
+        .collect();
+    if answer["calls"] == BATCH && answer["failed"] == 0 && micros.len() == BATCH {
+        Ok(micros)
+    } else {
+        Err(format!("not every call was answered: {body}"))
+    }
+}
+
+/// The service `api` of two tasks running `version`, rolled one task at a
+/// time in `order`, with short waits so that four rollouts fit in a minute.
+fn api(version: &str, order: &str) -> Value {
+    let mut spec = demo("api", 2, &["backend"], &[]);
+    spec["image"] = json!(demo_image(version));
+    spec["update_config"] = json!({ "parallelism": 1, "order": order, "monitor": "1s" });
+    spec
+}
+
+fn assert_no_failures(what: &str, report: &Report) {
+    for (phase, figures) in &report.phases {
+        assert_eq!(
+            figures.failures, 0,
+            "{what}, {phase}: {figures}; e.g. {:#?}",
+            figures.examples
+        );
+    }
+}
+
+#[tokio::test]
+async fn calls_by_name_on_new_and_kept_alive_connections_all_succeed_while_the_callee_rolls_both_ways_in_both_orders()
+ {
+    let _engine = ENGINE.lock().await;
+    let cluster = three_workers_with(&["backend"]).await;
+    // No constraint on api: starting first needs a node without its task.
+    let api_service = cluster.create(api("v1", "stop-first")).await;
+    let web = create_web(&cluster).await;
+    cluster.until_healthy(&api_service, 2).await;
+    cluster.until_healthy(&web, 1).await;
+    until_check_passes(&only_container(&cluster, &web).await, "http://api:8080/").await;
+
+    // The test keeps its connections to web alive: what is under test is the
+    // hop from web's task to api, which each `/call` makes on a new
+    // connection and each `/call?count=N` over one kept-alive connection.
+    let endpoint = call_endpoint(&cluster.live(&web).await[0]);
+    let shape = |workers, judge| Shape {
+        keep_alive_workers: workers,
+        new_connection_workers: 0,
+        pause: Duration::from_millis(2),
+        max_requests: 1_000_000,
+        max_time: Duration::from_secs(300),
+        judge,
+    };
+    let before = "before (2 × v1, steady)";
+    let new_connections = Load::start(
+        vec![format!("{endpoint}?url=http://api:8080/")],
+        shape(3, one_call_answered),
+        before,
+    );
+    let kept_alive = Load::start(
+        vec![format!("{endpoint}?url=http://api:8080/&count={BATCH}")],
+        shape(2, every_call_answered),
+        before,
+    );
+    let phase = |name: &str| {
+        new_connections.phase(name);
+        kept_alive.phase(name);
+    };
+    tokio::time::sleep(Duration::from_secs(5)).await;
+
+    let steps = [
+        ("v2", "stop-first"),
+        ("v1", "stop-first"),
+        ("v2", "start-first"),
+        ("v1", "start-first"),
+    ];
+    for (revision, (version, order)) in (2..).zip(steps) {
+        phase(&format!("during → {version}, {order}"));
+        cluster.put(&api_service, api(version, order)).await;
+        cluster
+            .rollout_completes(&api_service, "the rollout", |r| r.to_revision == revision)
+            .await;
+        phase(&format!("after → {version}"));
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+    let calls = || new_connections.sent() + kept_alive.sent() * BATCH as u64;
+    let topping_up = Instant::now();
+    while calls() < 12_000 && topping_up.elapsed() < Duration::from_secs(60) {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    let new_connections = new_connections.stop().await;
+    let kept_alive = kept_alive.stop().await;
+    println!("calls from web to api by name, each on a new connection:\n{new_connections}");
+    println!("calls from web to api by name, {BATCH} per kept-alive connection:\n{kept_alive}");
+    assert_no_failures("new connections", &new_connections);
+    assert_no_failures("kept-alive connections", &kept_alive);
+    let calls = new_connections.total.requests + kept_alive.total.calls;
+    assert!(calls >= 10_000, "only {calls} calls; the load test needs 10,000");
+    let versions = cluster.versions(&api_service).await;
+    assert!(versions.values().all(|v| v == "v1"), "{versions:?}");
 }

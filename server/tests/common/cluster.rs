@@ -20,7 +20,7 @@ use shoal_server::presence::Heartbeat;
 use super::{
     TestServer,
     agent::Agent,
-    docker::{Cleanup, containers, demo_images},
+    docker::{Cleanup, containers, demo_image, demo_images},
     login,
     process::{ServerProcess, create_admin},
     watch,
@@ -420,13 +420,13 @@ impl Cluster {
     }
 }
 
-/// A service named `web` of `replicas` `shoal-demo:{version}` tasks that
+/// A service named `web` of `replicas` demo `{version}` tasks that
 /// roll out as `update` says and roll back two at a time, quickly restarted
 /// and stopped.
 pub fn web(replicas: u64, version: &str, update: Value) -> Value {
     json!({
         "name": "web",
-        "image": format!("shoal-demo:{version}"),
+        "image": demo_image(version),
         "replicas": replicas,
         "ports": [{ "target": 8080 }],
         "restart_policy": { "delay": "500ms" },

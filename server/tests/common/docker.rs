@@ -20,21 +20,36 @@ pub fn docker(args: &[&str]) -> Result<String, String> {
 }
 
 /// The `revision` of scripts/build-demo-images.sh these tests need: 2 has
-/// the demo resolve names and answer `/call`.
-const DEMO_REVISION: &str = "2";
+/// the demo resolve names and answer `/call`, 3 makes `/call?count=N`'s
+/// calls over one kept-alive connection.
+const DEMO_REVISION: &str = "3";
 
-/// `shoal-demo:v1`, `:v2` and `:bad`, built from this repository when missing
-/// or of another revision than [`DEMO_REVISION`].
+/// The repository of the demo images: `$SHOAL_DEMO_REPO`, as for the image
+/// script, else `shoal-demo`, so that a run can use images of its own while
+/// another run on the same engine uses `shoal-demo`.
+pub fn demo_repo() -> String {
+    std::env::var("SHOAL_DEMO_REPO")
+        .ok()
+        .filter(|repo| !repo.is_empty())
+        .unwrap_or_else(|| "shoal-demo".to_owned())
+}
+
+/// `{repo}:{tag}` of [`demo_repo`]: `v1`, `v2` or `bad`.
+pub fn demo_image(tag: &str) -> String {
+    format!("{}:{tag}", demo_repo())
+}
+
+/// The demo images `v1`, `v2` and `bad`, built from this repository (by the
+/// script, which reads the same `$SHOAL_DEMO_REPO`) when missing or of
+/// another revision than [`DEMO_REVISION`].
 pub fn demo_images() {
     static BUILT: Once = Once::new();
     BUILT.call_once(|| {
         let format = "{{index .Config.Labels \"shoal.demo.revision\"}}";
-        if ["shoal-demo:v1", "shoal-demo:v2", "shoal-demo:bad"]
-            .iter()
-            .all(|image| {
-                docker(&["image", "inspect", "--format", format, image]).as_deref() == Ok(DEMO_REVISION)
-            })
-        {
+        if ["v1", "v2", "bad"].iter().all(|tag| {
+            docker(&["image", "inspect", "--format", format, &demo_image(tag)]).as_deref()
+                == Ok(DEMO_REVISION)
+        }) {
             return;
         }
         let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/build-demo-images.sh");

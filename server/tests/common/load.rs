@@ -2,7 +2,9 @@
 //! keep one connection alive and workers that open a new connection for
 //! every request, spread over several addresses, bounded in requests and
 //! time. Every request is recorded with the phase it started in, so a test
-//! can compare latency before and during a rollout.
+//! can compare latency before and during a rollout. A request may stand for
+//! calls made behind it (the demo's `/call` makes them from inside a task),
+//! whose latencies its answer reports.
 
 use std::{
     collections::BTreeMap,
@@ -24,12 +26,25 @@ pub struct Shape {
     pub pause: Duration,
     pub max_requests: u64,
     pub max_time: Duration,
+    /// Reads a 2xx answer's body: the latencies of the calls it reports
+    /// made behind it (none for a plain request), or why it is a failure.
+    pub judge: fn(&str) -> Result<Vec<Duration>, String>,
+}
+
+/// The [`Shape::judge`] of requests that a demo task answers itself.
+pub fn demo_banner(body: &str) -> Result<Vec<Duration>, String> {
+    if body.starts_with("shoal-demo") {
+        Ok(Vec::new())
+    } else {
+        Err(format!("unexpected body {body:?}"))
+    }
 }
 
 struct Sample {
     phase: usize,
     latency: Duration,
     failure: Option<String>,
+    behind: Vec<Duration>,
 }
 
 pub struct Load {
@@ -51,6 +66,11 @@ pub struct Figures {
     pub max: Duration,
     /// The first few failures, verbatim.
     pub examples: Vec<String>,
+    /// The calls that succeeded behind the requests, and their latencies as
+    /// the caller behind measured them.
+    pub calls: usize,
+    pub calls_p50: Duration,
+    pub calls_p99: Duration,
 }
 
 impl std::fmt::Display for Figures {
@@ -63,7 +83,17 @@ impl std::fmt::Display for Figures {
             self.p50.as_secs_f64() * 1e3,
             self.p99.as_secs_f64() * 1e3,
             self.max.as_secs_f64() * 1e3
-        )
+        )?;
+        if self.calls > 0 {
+            write!(
+                f,
+                "; behind them {} calls, p50 {:.2} ms, p99 {:.2} ms",
+                self.calls,
+                self.calls_p50.as_secs_f64() * 1e3,
+                self.calls_p99.as_secs_f64() * 1e3
+            )?;
+        }
+        Ok(())
     }
 }
 
@@ -118,19 +148,30 @@ impl Load {
                     next += 1;
                     let in_phase = phase.load(Ordering::Relaxed);
                     let at = Instant::now();
-                    let failure = match client.get(url).send().await {
+                    let judged = match client.get(url).send().await {
                         Ok(response) if response.status().is_success() => match response.text().await {
-                            Ok(body) if body.starts_with("shoal-demo") => None,
-                            Ok(body) => Some(format!("{url}: unexpected body {body:?}")),
-                            Err(error) => Some(format!("{url}: reading the body: {error:?}")),
+                            Ok(body) => (shape.judge)(&body),
+                            Err(error) => Err(format!("reading the body: {error:?}")),
                         },
-                        Ok(response) => Some(format!("{url}: status {}", response.status())),
-                        Err(error) => Some(format!("{url}: {error:?}")),
+                        Ok(response) => {
+                            let status = response.status();
+                            Err(format!(
+                                "status {status}: {}",
+                                response.text().await.unwrap_or_default()
+                            ))
+                        }
+                        Err(error) => Err(format!("{error:?}")),
+                    };
+                    let latency = at.elapsed();
+                    let (failure, behind) = match judged {
+                        Ok(behind) => (None, behind),
+                        Err(why) => (Some(format!("{url}: {why}")), Vec::new()),
                     };
                     samples.push(Sample {
                         phase: in_phase,
-                        latency: at.elapsed(),
+                        latency,
                         failure,
+                        behind,
                     });
                     tokio::time::sleep(shape.pause).await;
                 }
@@ -190,19 +231,26 @@ impl Load {
 fn figures(samples: &[&Sample]) -> Figures {
     let mut latencies: Vec<Duration> = samples.iter().map(|s| s.latency).collect();
     latencies.sort();
-    let at = |q: f64| {
-        latencies
-            .get(((latencies.len() as f64 * q) as usize).min(latencies.len().saturating_sub(1)))
-            .copied()
-            .unwrap_or_default()
-    };
+    let mut behind: Vec<Duration> = samples.iter().flat_map(|s| s.behind.iter().copied()).collect();
+    behind.sort();
     let failed: Vec<&String> = samples.iter().filter_map(|s| s.failure.as_ref()).collect();
     Figures {
         requests: samples.len(),
         failures: failed.len(),
-        p50: at(0.50),
-        p99: at(0.99),
+        p50: quantile(&latencies, 0.50),
+        p99: quantile(&latencies, 0.99),
         max: latencies.last().copied().unwrap_or_default(),
         examples: failed.into_iter().take(5).cloned().collect(),
+        calls: behind.len(),
+        calls_p50: quantile(&behind, 0.50),
+        calls_p99: quantile(&behind, 0.99),
     }
+}
+
+/// The `q` quantile of sorted latencies, zero for none.
+fn quantile(sorted: &[Duration], q: f64) -> Duration {
+    sorted
+        .get(((sorted.len() as f64 * q) as usize).min(sorted.len().saturating_sub(1)))
+        .copied()
+        .unwrap_or_default()
 }
