@@ -7,7 +7,7 @@ mod common;
 
 use std::{net::Ipv4Addr, time::Duration};
 
-use common::{TestServer, created};
+use common::{TestServer, created, error_of};
 use reqwest::{Client, Method, StatusCode};
 use serde_json::{Value, json};
 use shoal_proto::{
@@ -108,12 +108,26 @@ async fn networks_are_created_listed_read_by_id_or_name_and_deleted() {
     let server = TestServer::start().await;
     let op = operator(&server).await;
 
-    let backend: Network = created(op.post(server.url("/api/v1/networks")).json(&json!({
-        "name": "backend", "encrypted": true, "proxy_protocol": true
-    })))
+    // Options that are not built yet are refused, not stored and ignored.
+    for option in ["encrypted", "proxy_protocol"] {
+        let (status, _, message) = error_of(
+            op.post(server.url("/api/v1/networks"))
+                .json(&json!({ "name": "backend", option: true }))
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{option}");
+        assert!(message.starts_with(&format!("{option}: ")), "{message}");
+    }
+    let backend: Network = created(
+        op.post(server.url("/api/v1/networks"))
+            .json(&json!({ "name": "backend" })),
+    )
     .await;
     assert_eq!(backend.name, "backend");
-    assert!(backend.encrypted && backend.proxy_protocol);
+    assert!(!backend.encrypted && !backend.proxy_protocol);
     assert!(backend.services.is_empty());
     let front = network(&op, &server, "front").await;
     assert!(!front.encrypted && !front.proxy_protocol);
