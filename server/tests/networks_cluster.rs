@@ -5,7 +5,8 @@
 //! resolver), so `shoal-demo check URL` and its `/call?url=` endpoint are
 //! what a task does.
 //!
-//! `tasks.NAME` is left out: the agents answer it NXDOMAIN until it is built.
+//! `tasks.NAME` is tested on one agent (agent/tests/service_networks.rs):
+//! the demo's resolver reads only the first address of an answer.
 //!
 //! The load test drives calls from `web`'s task to `api` through `/call`
 //! (each on a new connection from the task) and `/call?count=N` (N calls
@@ -80,7 +81,11 @@ async fn three_services() -> (Cluster, Service, Service, Service) {
 
 /// Three workers and the plain networks `names`.
 async fn three_workers_with(names: &[&str]) -> Cluster {
-    let mut cluster = Cluster::start().await;
+    with_networks(Cluster::start().await, names).await
+}
+
+/// `cluster` with three workers joined and the plain networks `names`.
+async fn with_networks(mut cluster: Cluster, names: &[&str]) -> Cluster {
     cluster.join_workers(3).await;
     for network in names {
         let (status, body) = cluster
@@ -284,6 +289,52 @@ async fn a_killed_api_task_leaves_the_backends_within_one_health_interval_and_ca
         assert_eq!((status, &answer["status"]), (200, &json!(200)), "{answer}");
         assert_eq!(answer["address"], format!("{address}:8080"), "{answer}");
     }
+}
+
+#[tokio::test]
+async fn calls_by_name_keep_working_while_the_server_is_down() {
+    let _engine = ENGINE.lock().await;
+    let mut cluster = with_networks(Cluster::start_process().await, &["backend"]).await;
+    let api = cluster
+        .create(demo(
+            "api",
+            2,
+            &["backend"],
+            &[format!("node.hostname!={NODE_A}")],
+        ))
+        .await;
+    let web = create_web(&cluster).await;
+    cluster.until_healthy(&api, 2).await;
+    cluster.until_healthy(&web, 1).await;
+    let web_container = only_container(&cluster, &web).await;
+    until_check_passes(&web_container, "http://api:8080/health").await;
+    let address = api.address.expect("a service gets a virtual address");
+
+    // Names are resolved anew on every call, so each one asks web's agent,
+    // which has only its last table while the server is away.
+    let web_task = cluster.live(&web).await.remove(0);
+    let calls = tokio::spawn(async move {
+        // Let the kill below land first.
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let until = Instant::now() + Duration::from_secs(5);
+        let mut answered = 0_u32;
+        while Instant::now() < until {
+            let (status, answer) = call_from(&web_task, "http://api:8080/").await;
+            assert_eq!((status, &answer["status"]), (200, &json!(200)), "{answer}");
+            assert_eq!(answer["address"], format!("{address}:8080"), "{answer}");
+            answered += 1;
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        answered
+    });
+    cluster.restart_server(Duration::from_secs(8)).await;
+    let answered = calls
+        .await
+        .expect("every call while the server was down was answered");
+    assert!(
+        answered >= 20,
+        "only {answered} calls were made while the server was down"
+    );
 }
 
 /// Calls per `/call?count=N`: each kept-alive connection from `web` lasts
