@@ -9,24 +9,22 @@
 
 #[path = "support/dns.rs"]
 mod dns;
+#[path = "support/docker.rs"]
+mod on_docker;
 
 use std::{
     collections::BTreeMap,
     io::{Read, Write},
     net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener},
-    path::Path,
-    process::Command,
     sync::Arc,
-    time::{Duration, Instant, SystemTime, UNIX_EPOCH},
+    time::{Duration, Instant},
 };
 
+use on_docker::{TestNode, docker};
 use shoal_agent::{
-    docker::{DockerRuntime, Node, watch_networked},
-    docker_host::{DEFAULT_DOCKER_HOST, DockerHost},
-    engine::Engine,
+    docker::watch_networked,
     ingress::{Ingress, Limits},
     network::{Networks, netns::Namespace},
-    tasks::Reconciler,
 };
 use shoal_proto::{
     service::{self, DesiredState, Protocol, PullPolicy},
@@ -38,50 +36,6 @@ const API: Ipv4Addr = Ipv4Addr::new(127, 128, 0, 1);
 const BILLING: Ipv4Addr = Ipv4Addr::new(127, 128, 0, 2);
 /// Generous: other builds share the machine.
 const PATIENCE: Duration = Duration::from_secs(60);
-
-fn docker(args: &[&str]) -> Result<String, String> {
-    let output = Command::new("docker")
-        .args(args)
-        .output()
-        .map_err(|error| format!("cannot run docker: {error}"))?;
-    if output.status.success() {
-        Ok(String::from_utf8_lossy(&output.stdout).trim().to_owned())
-    } else {
-        Err(String::from_utf8_lossy(&output.stderr).trim().to_owned())
-    }
-}
-
-fn demo_image() {
-    if docker(&["image", "inspect", "shoal-demo:v1"]).is_ok() {
-        return;
-    }
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/build-demo-images.sh");
-    let output = Command::new(&script).output().expect("the image script runs");
-    assert!(
-        output.status.success(),
-        "{} failed:\n{}",
-        script.display(),
-        String::from_utf8_lossy(&output.stderr)
-    );
-}
-
-/// This test's node id, and the removal of its containers.
-struct TestNode {
-    id: String,
-}
-
-impl Drop for TestNode {
-    fn drop(&mut self) {
-        let filter = format!("label=shoal.node.id={}", self.id);
-        if let Ok(ids) = docker(&["ps", "--all", "--quiet", "--filter", &filter])
-            && !ids.is_empty()
-        {
-            let mut args = vec!["rm", "--force", "--volumes"];
-            args.extend(ids.lines());
-            let _ = docker(&args);
-        }
-    }
-}
 
 /// An HTTP server on the host's loopback that answers every request 200.
 fn http_backend() -> SocketAddr {
@@ -159,19 +113,8 @@ fn check_from_inside(container: &str, url: &str, patience: Duration) -> bool {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_task_on_a_network_resolves_through_the_agent_and_reaches_a_service_on_its_own_port() {
-    demo_image();
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .subsec_nanos();
-    let node = TestNode {
-        id: format!("test-networks-{}-{nanos}", std::process::id()),
-    };
-    let host: DockerHost = std::env::var("DOCKER_HOST")
-        .unwrap_or_else(|_| DEFAULT_DOCKER_HOST.to_owned())
-        .parse()
-        .unwrap();
-    let engine = Engine::connect(host, Duration::from_secs(30)).await.unwrap();
+    let node = TestNode::new("networks");
+    let engine = node.engine().await;
 
     let ingress = Ingress::new(LOOPBACK, Limits::default());
     let networks = Networks::new(&ingress, Arc::from([]));
@@ -181,14 +124,8 @@ async fn a_task_on_a_network_resolves_through_the_agent_and_reaches_a_service_on
         service("s-billing", "billing", "payments", BILLING, billing),
     ]);
     tokio::spawn(watch_networked(&engine, &node.id, networks.clone()));
-    let (tasks, _reports) = Reconciler::spawn(DockerRuntime::new(
-        &engine,
-        Node {
-            id: node.id.clone(),
-            host_ip: LOOPBACK,
-        },
-    ));
-    let task_id = format!("web{nanos}");
+    let (tasks, _reports) = node.reconciler(&engine);
+    let task_id = format!("web-{}", node.id);
     tasks.replace(vec![web_task(&task_id)]);
 
     let filter = format!("label=shoal.task.id={task_id}");
